@@ -1,0 +1,20 @@
+"""`cnnviz` / `python -m cnnviz`: no subcommand opens the app; a subcommand runs the CLI."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv:
+        from cnnviz.app.main import run
+
+        return run()
+    from cnnviz.cli import main as cli_main
+
+    return cli_main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

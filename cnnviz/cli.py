@@ -1,0 +1,249 @@
+"""Headless command line: python -m cnnviz train | evaluate | bench | summary."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+
+import numpy as np
+
+from cnnviz.backend import BackendError
+from cnnviz.core.model import SpecError, build_model, format_summary
+from cnnviz.core.optim import OPTIMIZERS, SCHEDULES
+from cnnviz.core.presets import DEFAULT_PRESET, PRESETS, preset
+from cnnviz.data.idx import IDXError
+from cnnviz.data.sources import DataUnavailableError, Dataset, load_dataset, tqdm_progress
+from cnnviz.training import DivergenceError, TrainConfig, TrainingSession
+from cnnviz.training.checkpoint import CheckpointError
+
+# Errors that carry a message meant for the user: printed as one line, exit status 1.
+USER_ERRORS = (BackendError, SpecError, IDXError, DataUnavailableError, DivergenceError,
+               CheckpointError, FileNotFoundError, ValueError, KeyError, OSError)
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process so far, in MB (Linux reports kB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _arch_args(p):
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--arch", choices=sorted(PRESETS), help=f"preset (default {DEFAULT_PRESET})")
+    g.add_argument("--spec", metavar="FILE", help="JSON file with a list of layer dicts")
+
+
+def _load_spec(args):
+    if getattr(args, "spec", None):
+        with open(args.spec) as f:
+            try:
+                return json.load(f)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{args.spec}: not valid JSON ({exc})") from None
+    return None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cnnviz", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model on MNIST (or another IDX folder)")
+    _arch_args(t)
+    t.add_argument("--epochs", type=int)
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--optimizer", choices=OPTIMIZERS)
+    t.add_argument("--lr", type=float)
+    t.add_argument("--momentum", type=float)
+    t.add_argument("--weight-decay", type=float)
+    t.add_argument("--schedule", choices=SCHEDULES)
+    t.add_argument("--seed", type=int)
+    t.add_argument("--backend", choices=("auto", "numpy", "cupy"))
+    t.add_argument("--data", metavar="DIR", help="folder with the four IDX files")
+    t.add_argument("--dataset", help="named dataset: mnist (default) or fashion-mnist")
+    t.add_argument("--val-size", type=int, help="training images held out for validation")
+    t.add_argument("--limit-train", type=int, metavar="N")
+    t.add_argument("--limit-test", type=int, metavar="N")
+    t.add_argument("--save", metavar="PATH", help="write a checkpoint at the end")
+    t.add_argument("--resume", metavar="PATH", help="continue from a checkpoint")
+    t.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+
+    e = sub.add_parser("evaluate", help="accuracy and confusion matrix of a checkpoint")
+    e.add_argument("--load", metavar="PATH", required=True)
+    e.add_argument("--data", metavar="DIR")
+    e.add_argument("--limit-test", type=int, metavar="N")
+    e.add_argument("--json", action="store_true")
+
+    b = sub.add_parser("bench", help="training-step throughput on synthetic data")
+    b.add_argument("--arch", choices=sorted(PRESETS), default=DEFAULT_PRESET)
+    b.add_argument("--batch-size", type=int, default=64)
+    b.add_argument("--steps", type=int, default=100)
+    b.add_argument("--warmup", type=int, default=10)
+    b.add_argument("--backend", choices=("auto", "numpy", "cupy"), default="numpy")
+    b.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("summary", help="the layer table of an architecture")
+    _arch_args(s)
+    return parser
+
+
+def _load_data(data_dir, name="mnist", quiet=False) -> Dataset:
+    with tqdm_progress(disable=quiet) as progress:
+        return load_dataset(data_dir, name=name, progress=progress)
+
+
+def cmd_train(args) -> int:
+    overrides = {k: v for k, v in {
+        "epochs": args.epochs, "batch_size": args.batch_size, "optimizer": args.optimizer,
+        "lr": args.lr, "momentum": args.momentum, "weight_decay": args.weight_decay,
+        "schedule": args.schedule, "seed": args.seed, "backend": args.backend,
+        "data_dir": args.data, "dataset": args.dataset, "val_size": args.val_size,
+        "limit_train": args.limit_train, "limit_test": args.limit_test,
+    }.items() if v is not None}
+    from tqdm import tqdm
+
+    if args.resume:
+        session = TrainingSession.from_checkpoint(args.resume, None, **overrides)
+    else:
+        spec = _load_spec(args)
+        config = TrainConfig(**overrides, arch=args.arch or DEFAULT_PRESET, spec=spec)
+        config.validate()
+        session = TrainingSession(config, _load_data(config.data_dir, config.dataset))
+    cfg = session.config
+    print(f"{session.dataset.name}: {len(session.splits['train'][1])} training, "
+          f"{len(session.splits['val'][1])} validation, {len(session.splits['test'][1])} test "
+          f"images ({session.dataset.source}); backend {session.backend.name}", file=sys.stderr)
+    bar = tqdm(total=session.total_steps, initial=session.step_count, unit="step",
+               file=sys.stderr, dynamic_ncols=True)
+
+    def on_event(ev):
+        kind = type(ev).__name__
+        if kind == "StepMetrics":
+            bar.update(1)
+            if ev.step % 10 == 0:
+                bar.set_postfix(epoch=ev.epoch + 1, loss=f"{ev.loss:.4f}", lr=f"{ev.lr:.2e}",
+                                img_s=f"{ev.images_per_second:.0f}")
+        elif kind == "EpochMetrics":
+            bar.write(f"epoch {ev.epoch + 1}: train loss {ev.train_loss:.4f} acc "
+                      f"{ev.train_accuracy:.4f} | val loss {ev.val_loss:.4f} acc "
+                      f"{ev.val_accuracy:.4f} | {ev.seconds:.1f}s", file=sys.stderr)
+
+    session.listeners.append(on_event)
+    start_step, t0 = session.step_count, time.perf_counter()
+    try:
+        session.run()
+    finally:
+        bar.close()
+    seconds = time.perf_counter() - t0
+    images = (session.step_count - start_step) * cfg.batch_size
+    ev = session.evaluate("test")
+    if args.save:
+        session.save(args.save)
+        print(f"saved checkpoint {args.save}", file=sys.stderr)
+    print(f"test accuracy {ev.accuracy:.4f}, loss {ev.loss:.4f} "
+          f"({len(ev.labels)} images) after {session.epoch} epochs in {seconds:.1f}s",
+          file=sys.stderr)
+    if args.json:
+        print(json.dumps({
+            "arch": cfg.arch if cfg.spec is None else "spec", "optimizer": cfg.optimizer,
+            "lr": cfg.lr, "schedule": cfg.schedule, "batch_size": cfg.batch_size,
+            "epochs": session.epoch, "steps": session.step_count,
+            "test_accuracy": ev.accuracy, "test_loss": ev.loss, "seconds": round(seconds, 2),
+            "images_per_second": round(images / seconds, 1) if seconds > 0 else 0.0,
+            "peak_memory_mb": round(peak_memory_mb(), 1)}))
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    overrides = {"data_dir": args.data} if args.data else {}
+    if args.limit_test:
+        overrides["limit_test"] = args.limit_test
+    session = TrainingSession.from_checkpoint(args.load, None, **overrides)
+    ev = session.evaluate("test")
+    if args.json:
+        print(json.dumps({"test_accuracy": ev.accuracy, "test_loss": ev.loss,
+                          "count": len(ev.labels), "confusion": ev.confusion.tolist()}))
+    else:
+        names = session.class_names
+        print(f"test accuracy {ev.accuracy:.4f}, loss {ev.loss:.4f} on {len(ev.labels)} images")
+        print("confusion matrix (rows: true class, columns: predicted)")
+        print("      " + "".join(f"{n[:5]:>6}" for n in names))
+        for name, row in zip(names, ev.confusion):
+            print(f"{name[:5]:>6}" + "".join(f"{v:>6}" for v in row))
+    return 0
+
+
+def synthetic_dataset(n: int, seed: int = 0) -> Dataset:
+    """Random 28x28 images with random labels: enough to time training steps."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, n).astype(np.uint8)
+    return Dataset("synthetic", images, labels, images[:10], labels[:10],
+                   tuple(str(i) for i in range(10)), "random numbers")
+
+
+def cmd_bench(args) -> int:
+    steps, warmup, bs = args.steps, args.warmup, args.batch_size
+    config = TrainConfig(arch=args.arch, batch_size=bs, backend=args.backend, val_size=0,
+                         epochs=1, schedule="constant", lr=1e-3)
+    session = TrainingSession(config, synthetic_dataset(bs * (steps + warmup)))
+    for _ in range(warmup):
+        session.step()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        session.step()
+    seconds = time.perf_counter() - t0
+    model = session.model
+    model.profile = True
+    sums = {name: [0.0, 0.0] for name in model.names}
+    session.batches.load_state_dict({**session.batches.state_dict(), "position": 0})
+    for _ in range(min(steps, 20)):
+        session.step()
+        for name, (f, b) in model.timings.items():
+            sums[name][0] += f / min(steps, 20)
+            sums[name][1] += b / min(steps, 20)
+    model.profile = False
+    result = {"arch": args.arch, "backend": session.backend.name, "batch_size": bs,
+              "steps": steps, "images_per_second": round(steps * bs / seconds, 1),
+              "ms_per_step": round(seconds / steps * 1e3, 2),
+              "peak_memory_mb": round(peak_memory_mb(), 1),
+              "layers": {n: {"forward_ms": round(f, 3), "backward_ms": round(b, 3)}
+                         for n, (f, b) in sums.items()}}
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{args.arch} batch {bs} on {session.backend.name}: "
+              f"{result['images_per_second']:.0f} images/s ({result['ms_per_step']} ms/step)")
+        print(f"{'layer':<16}{'forward ms':>12}{'backward ms':>13}")
+        for n, (f, b) in sums.items():
+            print(f"{n:<16}{f:>12.3f}{b:>13.3f}")
+    return 0
+
+
+def cmd_summary(args) -> int:
+    spec = _load_spec(args) or preset(args.arch or DEFAULT_PRESET)
+    model = build_model(spec)
+    print(format_summary(model.summary(), model.input_shape))
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "bench": cmd_bench,
+            "summary": cmd_summary}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except USER_ERRORS as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"cnnviz {args.command}: error: {msg}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"cnnviz {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""2-D convolution by im2col and one matrix product."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cnnviz.backend import array_module
+from cnnviz.core.init import initial_weights
+from cnnviz.core.layers.base import Layer
+from cnnviz.core.layers.im2col import col2im_nhwc, im2col_nhwc, out_size, pad_nhwc
+
+
+class Conv2D(Layer):
+    """Zero-padded 2-D convolution. W: (out, in, k, k), b: (out,).
+
+    forward: x (N, in, H, W) -> y (N, out, Ho, Wo), Ho = floor((H - k + 2p) / s) + 1.
+    Inside, windows are gathered channels-last so each copied run is `in` floats long.
+    """
+
+    kind = "Conv2D"
+
+    def __init__(
+        self, in_channels, out_channels, kernel_size, stride=1, padding=0, init="he", rng=None
+    ):
+        super().__init__()
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.kernel_size, self.stride, self.padding = int(kernel_size), int(stride), int(padding)
+        self.init = init
+        if min(self.in_channels, self.out_channels, self.kernel_size, self.stride) < 1:
+            raise ValueError(f"{self!r}: channels, kernel_size and stride must be at least 1")
+        if self.padding < 0:
+            raise ValueError(f"{self!r}: padding must be 0 or more")
+        rng = rng if rng is not None else np.random.default_rng(0)
+        k = self.kernel_size
+        fan_in, fan_out = self.in_channels * k * k, self.out_channels * k * k
+        shape = (self.out_channels, self.in_channels, k, k)
+        self.params = {
+            "W": initial_weights(rng, shape, fan_in, fan_out, init),
+            "b": np.zeros(self.out_channels, np.float32),
+        }
+        self.grads = {k_: np.zeros_like(v) for k_, v in self.params.items()}
+        self._cache = None
+
+    def config(self):
+        return {
+            "in_channels": self.in_channels,
+            "out_channels": self.out_channels,
+            "kernel_size": self.kernel_size,
+            "stride": self.stride,
+            "padding": self.padding,
+        }
+
+    def output_shape(self, in_shape):
+        if len(in_shape) != 3:
+            raise ValueError(f"expects (channels, height, width) input, got {in_shape}")
+        c, h, w = in_shape
+        if c != self.in_channels:
+            raise ValueError(f"expects {self.in_channels} input channels, got {c} (input {in_shape})")
+        ho = out_size(h, self.kernel_size, self.stride, self.padding)
+        wo = out_size(w, self.kernel_size, self.stride, self.padding)
+        if ho < 1 or wo < 1:
+            raise ValueError(
+                f"kernel {self.kernel_size} with padding {self.padding} does not fit "
+                f"a {h}x{w} input"
+            )
+        return (self.out_channels, ho, wo)
+
+    def mult_adds(self, in_shape):
+        _, ho, wo = self.output_shape(in_shape)
+        return ho * wo * self.out_channels * self.in_channels * self.kernel_size**2
+
+    def forward(self, x, training=False):
+        xp = array_module(x)
+        n = x.shape[0]
+        k, s, o = self.kernel_size, self.stride, self.out_channels
+        xpad = pad_nhwc(x, self.padding)  # (N, Hp, Wp, in)
+        cols, ho, wo = im2col_nhwc(xpad, k, s)  # (N*Ho*Wo, k*k*in)
+        y = cols @ self._wmat().T
+        y += self.params["b"]
+        self._cache = (cols, xpad.shape, ho, wo) if training else None
+        return xp.ascontiguousarray(y.reshape(n, ho, wo, o).transpose(0, 3, 1, 2))
+
+    def _wmat(self):
+        """W as the (out, k*k*in) matrix that matches im2col_nhwc's column order."""
+        return self.params["W"].transpose(0, 2, 3, 1).reshape(self.out_channels, -1)
+
+    def backward(self, dy):
+        xp = array_module(dy)
+        cols, xpad_shape, ho, wo = self._cache
+        n, hp, wp, c = xpad_shape
+        k, s, p, o = self.kernel_size, self.stride, self.padding, self.out_channels
+        dy2 = xp.ascontiguousarray(dy.transpose(0, 2, 3, 1)).reshape(-1, o)  # (N*Ho*Wo, out)
+        dw = (dy2.T @ cols).reshape(o, k, k, c).transpose(0, 3, 1, 2)
+        self.grads["W"][...] = dw
+        self.grads["b"][...] = dy2.sum(axis=0)
+        if not self.input_grad:
+            return None
+        dcols = (dy2 @ self._wmat()).reshape(n, ho, wo, k, k, c)
+        dx = col2im_nhwc(dcols, xpad_shape, s)  # (N, Hp, Wp, in)
+        return xp.ascontiguousarray(dx[:, p : hp - p, p : wp - p, :].transpose(0, 3, 1, 2))

@@ -1,0 +1,55 @@
+"""Strided window views (im2col) and their scatter-add inverse (col2im), on numpy or cupy.
+
+Convolution works channels-last inside (N, H, W, C): each window row then copies runs of C
+contiguous floats, which is several times faster than gathering k-float runs from NCHW.
+"""
+
+from __future__ import annotations
+
+from cnnviz.backend import array_module
+
+
+def out_size(size: int, kernel: int, stride: int, padding: int = 0) -> int:
+    """Output length of a window sweep: floor((size - kernel + 2 * padding) / stride) + 1."""
+    return (size - kernel + 2 * padding) // stride + 1
+
+
+def pad_nhwc(x, padding: int):
+    """(N, C, H, W) -> zero-padded channels-last copy (N, H + 2p, W + 2p, C)."""
+    xp = array_module(x)
+    n, c, h, w = x.shape
+    out = xp.zeros((n, h + 2 * padding, w + 2 * padding, c), dtype=x.dtype)
+    out[:, padding : padding + h, padding : padding + w, :] = x.transpose(0, 2, 3, 1)
+    return out
+
+
+def im2col_nhwc(x, kernel: int, stride: int):
+    """Rows of windows: (N, H, W, C) -> ((N * Ho * Wo, k * k * C), Ho, Wo).
+
+    One strided view of every k x k window, (N, Ho, Wo, k, k, C), copied once.
+    """
+    xp = array_module(x)
+    n, h, w, c = x.shape
+    ho, wo = out_size(h, kernel, stride), out_size(w, kernel, stride)
+    sn, sh, sw, sc = x.strides
+    view = xp.lib.stride_tricks.as_strided(
+        x, (n, ho, wo, kernel, kernel, c), (sn, sh * stride, sw * stride, sh, sw, sc)
+    )
+    return xp.ascontiguousarray(view).reshape(n * ho * wo, kernel * kernel * c), ho, wo
+
+
+def col2im_nhwc(cols, x_shape: tuple[int, ...], stride: int):
+    """Scatter-add inverse of im2col_nhwc: (N, Ho, Wo, k, k, C) -> (N, H, W, C).
+
+    One strided slice-add per kernel offset (k * k of them), so overlapping windows sum
+    correctly on numpy and cupy alike (no fancy-index assignment with repeated indices).
+    """
+    xp = array_module(cols)
+    n, ho, wo, kernel = cols.shape[:4]
+    dx = xp.zeros(x_shape, dtype=cols.dtype)
+    for i in range(kernel):
+        for j in range(kernel):
+            dx[:, i : i + stride * ho : stride, j : j + stride * wo : stride, :] += cols[
+                :, :, :, i, j, :
+            ]
+    return dx

@@ -1,0 +1,92 @@
+"""Batch normalisation over channels (2-D maps) or features (vectors)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cnnviz.backend import array_module
+from cnnviz.core.layers.base import Layer
+
+
+class _BatchNorm(Layer):
+    """Normalise each feature over the batch (and spatial) axes, then scale by gamma, shift by beta.
+
+    Running statistics follow PyTorch: running = (1 - momentum) * running + momentum * batch,
+    with the unbiased batch variance in the running estimate. Eval mode uses the running values.
+    """
+
+    ndim = 2
+
+    def __init__(self, num_features, momentum=0.1, eps=1e-5):
+        super().__init__()
+        self.num_features, self.momentum, self.eps = int(num_features), float(momentum), float(eps)
+        f = self.num_features
+        self.params = {"gamma": np.ones(f, np.float32), "beta": np.zeros(f, np.float32)}
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self.buffers = {"running_mean": np.zeros(f, np.float32), "running_var": np.ones(f, np.float32)}
+        self._cache = None
+
+    def config(self):
+        return {"num_features": self.num_features, "momentum": self.momentum, "eps": self.eps}
+
+    def output_shape(self, in_shape):
+        if len(in_shape) != self.ndim - 1 or in_shape[0] != self.num_features:
+            raise ValueError(
+                f"expects {self.ndim - 1}-D input with {self.num_features} features first, "
+                f"got {in_shape}"
+            )
+        return in_shape
+
+    def forward(self, x, training=False):
+        xp = array_module(x)
+        x3 = x.reshape(x.shape[0], self.num_features, -1)  # (N, F, M), M = H*W or 1
+        if training:
+            m = x3.shape[0] * x3.shape[2]
+            mean = xp.einsum("nfm->f", x3) / m
+            xhat = x3 - mean[:, None]
+            var = xp.einsum("nfm,nfm->f", xhat, xhat) / m
+            mom = self.momentum
+            rm, rv = self.buffers["running_mean"], self.buffers["running_var"]
+            rm *= 1 - mom
+            rm += mom * mean
+            rv *= 1 - mom
+            rv += (mom * m / max(m - 1, 1)) * var
+        else:
+            xhat = x3 - self.buffers["running_mean"][:, None]
+            var = self.buffers["running_var"]
+        inv_std = 1.0 / xp.sqrt(var + self.eps)
+        xhat *= inv_std[:, None]
+        self._cache = (xhat, inv_std) if training else None
+        y = xhat * self.params["gamma"][:, None]
+        y += self.params["beta"][:, None]
+        return y.reshape(x.shape)
+
+    def backward(self, dy):
+        xp = array_module(dy)
+        xhat, inv_std = self._cache
+        dy3 = dy.reshape(xhat.shape)
+        m = xhat.shape[0] * xhat.shape[2]
+        dbeta = xp.einsum("nfm->f", dy3)
+        dgamma = xp.einsum("nfm,nfm->f", dy3, xhat)
+        self.grads["gamma"][...] = dgamma
+        self.grads["beta"][...] = dbeta
+        # dx = gamma * inv_std * (dy - mean(dy) - xhat * mean(dy * xhat))
+        dx = xhat * (dgamma / m)[:, None]
+        dx += (dbeta / m)[:, None]
+        xp.subtract(dy3, dx, out=dx)
+        dx *= (self.params["gamma"] * inv_std)[:, None]
+        return dx.reshape(dy.shape)
+
+
+class BatchNorm2D(_BatchNorm):
+    """Batch norm of feature maps: x (N, C, H, W), statistics per channel over (N, H, W)."""
+
+    kind = "BatchNorm2D"
+    ndim = 4
+
+
+class BatchNorm1D(_BatchNorm):
+    """Batch norm of vectors: x (N, F), statistics per feature over N."""
+
+    kind = "BatchNorm1D"
+    ndim = 2

@@ -1,0 +1,219 @@
+"""Sequential models built from plain, JSON-serialisable specs."""
+
+from __future__ import annotations
+
+import copy
+import time
+
+import numpy as np
+
+from cnnviz.backend import NUMPY, get_backend, to_numpy
+from cnnviz.core.layers import LAYER_TYPES, Conv2D, Dense, Dropout
+
+GLOROT_ACTIVATIONS = {"Tanh", "Sigmoid", "HardTanh"}
+# Spec keys that can be left out: they follow from the shape that reaches the layer.
+INFERRED_KEYS = {"Conv2D": "in_channels", "Dense": "in_features", "BatchNorm2D": "num_features",
+                 "BatchNorm1D": "num_features"}
+
+
+class SpecError(ValueError):
+    """An architecture spec that cannot be built (unknown layer, bad argument, impossible shapes)."""
+
+
+class Sequential:
+    """Layers applied in order. x: (N, C, H, W) -> logits (N, classes).
+
+    `names[i]` is "i.Kind"; parameters are named "i.Kind.key". `timings` holds per-layer forward
+    and backward milliseconds of the last step when `profile` is on.
+    """
+
+    def __init__(self, layers, input_shape=(1, 28, 28), spec=None):
+        self.layers = list(layers)
+        self.names = [f"{i}.{layer.kind}" for i, layer in enumerate(self.layers)]
+        self.input_shape = tuple(input_shape)
+        self.spec = spec if spec is not None else [layer.spec() for layer in self.layers]
+        self.training = True
+        self.backend = NUMPY
+        self.profile = False
+        self.timings = {name: [0.0, 0.0] for name in self.names}
+
+    def train(self):
+        self.training = True
+        return self
+
+    def eval(self):
+        self.training = False
+        return self
+
+    def forward(self, x, training=None):
+        """x: (N, *input_shape) -> logits (N, classes)."""
+        training = self.training if training is None else training
+        for name, layer in zip(self.names, self.layers):
+            t0 = time.perf_counter() if self.profile else 0.0
+            x = layer.forward(x, training)
+            if self.profile:
+                self.timings[name][0] = (time.perf_counter() - t0) * 1e3
+        return x
+
+    __call__ = forward
+
+    def backward(self, dy, input_grad=False):
+        """dlogits (N, classes) -> dx (N, *input_shape), or None unless `input_grad`.
+
+        Fills every layer's grads. The first layer skips its input gradient unless asked.
+        """
+        self.layers[0].input_grad = input_grad
+        for name, layer in zip(reversed(self.names), reversed(self.layers)):
+            t0 = time.perf_counter() if self.profile else 0.0
+            dy = layer.backward(dy)
+            if self.profile:
+                self.timings[name][1] = (time.perf_counter() - t0) * 1e3
+        return dy
+
+    def record(self, x):
+        """Every layer's output for input x (eval mode): list of (name, array (N, ...))."""
+        out = []
+        for name, layer in zip(self.names, self.layers):
+            x = layer.forward(x, False)
+            out.append((name, x))
+        return out
+
+    def parameters(self):
+        """Yield (name, param, grad) for every trained array."""
+        for name, layer in zip(self.names, self.layers):
+            for key, p in layer.params.items():
+                yield f"{name}.{key}", p, layer.grads[key]
+
+    def buffers(self):
+        """Yield (name, buffer) for every non-trained state array."""
+        for name, layer in zip(self.names, self.layers):
+            for key, b in layer.buffers.items():
+                yield f"{name}.{key}", b
+
+    def zero_grad(self):
+        for layer in self.layers:
+            layer.zero_grad()
+
+    def num_params(self) -> int:
+        return sum(int(p.size) for _, p, _ in self.parameters())
+
+    def to(self, backend):
+        """Move every array to `backend` ("numpy", "cupy" or a Backend)."""
+        self.backend = get_backend(backend)
+        for layer in self.layers:
+            layer.to(self.backend)
+        return self
+
+    def astype(self, dtype):
+        for layer in self.layers:
+            layer.astype(dtype)
+        return self
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Params and buffers as numpy copies, by name."""
+        state = {name: to_numpy(p).copy() for name, p, _ in self.parameters()}
+        state.update({name: to_numpy(b).copy() for name, b in self.buffers()})
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        """Copy arrays into the model in place; names and shapes must match exactly."""
+        own = dict((n, p) for n, p, _ in self.parameters())
+        own.update(dict(self.buffers()))
+        missing = sorted(set(own) - set(state))
+        extra = sorted(set(state) - set(own))
+        if missing or extra:
+            raise ValueError(
+                f"weights do not fit this model: missing {missing[:4]}, unexpected {extra[:4]}"
+            )
+        for name, arr in own.items():
+            if tuple(state[name].shape) != tuple(arr.shape):
+                raise ValueError(
+                    f"weights do not fit this model: {name} has shape {tuple(state[name].shape)}, "
+                    f"the model expects {tuple(arr.shape)}"
+                )
+            arr[...] = self.backend.to_device(np.asarray(state[name], dtype=arr.dtype))
+
+    def rng_state(self) -> dict:
+        """Bit-generator states of the layers that draw random numbers (dropout), by name."""
+        return {n: layer.rng.bit_generator.state for n, layer in zip(self.names, self.layers)
+                if isinstance(layer, Dropout)}
+
+    def set_rng_state(self, state: dict) -> None:
+        for n, layer in zip(self.names, self.layers):
+            if isinstance(layer, Dropout) and n in state:
+                layer.rng.bit_generator.state = state[n]
+
+    def summary(self) -> list[dict]:
+        """Per layer: name, kind, output_shape, params, mult_adds (one sample)."""
+        rows, shape = [], self.input_shape
+        for name, layer in zip(self.names, self.layers):
+            macs = layer.mult_adds(shape)
+            shape = layer.output_shape(shape)
+            n_params = sum(int(p.size) for p in layer.params.values())
+            rows.append({"name": name, "kind": layer.kind, "output_shape": shape,
+                         "params": n_params, "mult_adds": macs})
+        return rows
+
+
+def format_summary(rows: list[dict], input_shape) -> str:
+    """The summary rows as a text table with totals."""
+    lines = [f"{'layer':<16}{'output shape':<18}{'params':>12}{'mult-adds':>14}",
+             f"{'input':<16}{str(tuple(input_shape)):<18}"]
+    for r in rows:
+        lines.append(f"{r['name']:<16}{str(r['output_shape']):<18}{r['params']:>12,}"
+                     f"{r['mult_adds']:>14,}")
+    lines.append(f"{'total':<16}{'':<18}{sum(r['params'] for r in rows):>12,}"
+                 f"{sum(r['mult_adds'] for r in rows):>14,}")
+    return "\n".join(lines)
+
+
+def resolve_spec(spec, input_shape=(1, 28, 28)) -> tuple[list[dict], list[tuple]]:
+    """Check a spec and fill in the inferable sizes.
+
+    Returns (complete spec, output shape per layer). Raises SpecError naming the layer and
+    the shapes when a layer is unknown, has bad arguments, or cannot take its input.
+    """
+    if not isinstance(spec, (list, tuple)) or not spec:
+        raise SpecError("an architecture spec is a non-empty list of layer dicts")
+    shape, full, shapes = tuple(input_shape), [], []
+    for i, entry in enumerate(spec):
+        if not isinstance(entry, dict) or "type" not in entry:
+            raise SpecError(f"layer {i}: expected a dict with a 'type' key, got {entry!r}")
+        entry = copy.deepcopy(entry)
+        kind = entry["type"]
+        if kind not in LAYER_TYPES:
+            raise SpecError(f"layer {i}: unknown type {kind!r}; known: {', '.join(LAYER_TYPES)}")
+        key = INFERRED_KEYS.get(kind)
+        if key and key not in entry:
+            entry[key] = shape[0] if shape else 0
+        args = {k: v for k, v in entry.items() if k != "type"}
+        try:
+            layer = LAYER_TYPES[kind](**args)
+            shape = tuple(layer.output_shape(shape))
+        except (TypeError, ValueError) as exc:
+            raise SpecError(f"layer {i} ({kind}) with input shape {shape}: {exc}") from None
+        full.append({"type": kind, **layer.config()})
+        shapes.append(shape)
+    if len(shape) != 1:
+        raise SpecError(f"the last layer must output class scores (N, classes), it outputs {shape}")
+    return full, shapes
+
+
+def build_model(spec, input_shape=(1, 28, 28), seed=0, backend="numpy") -> Sequential:
+    """A Sequential from a spec (list of {"type": Kind, **args}) initialised from `seed`.
+
+    Conv2D and Dense weights use He init, or Glorot when the next activation is tanh-like.
+    """
+    full, _ = resolve_spec(spec, input_shape)
+    rng = np.random.default_rng(seed)
+    layers = []
+    for i, entry in enumerate(full):
+        cls, args = LAYER_TYPES[entry["type"]], {k: v for k, v in entry.items() if k != "type"}
+        if cls in (Conv2D, Dense):
+            nxt = next((e["type"] for e in full[i + 1:] if e["type"] not in ("BatchNorm2D",
+                        "BatchNorm1D", "MaxPool2D", "AvgPool2D", "Dropout")), None)
+            args.update(init="glorot" if nxt in GLOROT_ACTIVATIONS else "he", rng=rng)
+        elif cls is Dropout:
+            args.update(rng=np.random.default_rng([seed, i]))
+        layers.append(cls(**args))
+    return Sequential(layers, input_shape, full).to(backend)

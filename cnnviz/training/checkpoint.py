@@ -1,0 +1,118 @@
+"""Checkpoints: one .npz file holding spec, config, weights, buffers, optimizer state, position,
+RNG state and metric history. Read without pickle; written to a temporary file, then renamed."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+FORMAT = "cnnviz-checkpoint"
+VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read or does not fit the session."""
+
+
+def save_checkpoint(session, path) -> Path:
+    """Write `session` to `path` atomically (a crash mid-write leaves the old file intact)."""
+    path = Path(path)
+    opt = session.optimizer.state_dict()
+    meta = {
+        "format": FORMAT, "version": VERSION, "config": session.config.to_dict(),
+        "spec": session.model.spec, "input_shape": list(session.model.input_shape),
+        "step": session.step_count, "batches": session.batches.state_dict(),
+        "optimizer": {"kind": opt["kind"], "t": opt["t"], "hyper": opt["hyper"]},
+        "rng": session.model.rng_state(), "class_names": list(session.class_names),
+    }
+    arrays = {"meta": np.frombuffer(json.dumps(meta).encode(), np.uint8)}
+    arrays.update({f"model/{k}": v for k, v in session.model.state_dict().items()})
+    arrays.update({f"optim/{k}": v for k, v in opt["state"].items()})
+    arrays["history/steps"] = np.asarray(session.history["steps"], np.float64).reshape(-1, 4)
+    arrays["history/epochs"] = np.asarray(session.history["epochs"], np.float64).reshape(-1, 8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_checkpoint(path) -> tuple[dict, dict]:
+    """(meta, arrays) of a checkpoint file; CheckpointError names the file and the problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        meta = json.loads(arrays.pop("meta").tobytes().decode())
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
+        raise CheckpointError(
+            f"{path}: not a readable cnnviz checkpoint ({exc.__class__.__name__}: {exc}); "
+            "the file is damaged or of another kind, save a new one") from None
+    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+        raise CheckpointError(f"{path}: not a cnnviz checkpoint of version {VERSION}")
+    return meta, arrays
+
+
+def load_checkpoint(session, path) -> None:
+    """Restore a checkpoint into `session`, whose model must have the same spec."""
+    meta, arrays = read_checkpoint(path)
+    if meta["spec"] != session.model.spec:
+        raise CheckpointError(
+            f"{path}: the checkpoint is for another architecture "
+            f"({describe(meta['spec'])}) than this session's ({describe(session.model.spec)}); "
+            "open it with its own architecture (TrainingSession.from_checkpoint, or the app's "
+            "Open checkpoint) instead")
+    try:
+        session.model.load_state_dict(
+            {k[6:]: v for k, v in arrays.items() if k.startswith("model/")})
+        opt = meta["optimizer"]
+        session.optimizer.load_state_dict({
+            **opt, "state": {k[6:]: v for k, v in arrays.items() if k.startswith("optim/")}})
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    session.model.set_rng_state(meta["rng"])
+    try:
+        session.batches.load_state_dict(meta["batches"])
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    session.step_count = int(meta["step"])
+    session.config.lr = float(meta["config"]["lr"])
+    session.config.momentum = float(meta["config"]["momentum"])
+    session.history = {
+        "steps": [tuple(r) for r in arrays["history/steps"].tolist()],
+        "epochs": [list(r) for r in arrays["history/epochs"].tolist()],
+    }
+    _restore_epoch_sums(session)
+
+
+def _restore_epoch_sums(session):
+    """Recompute the running means of the current epoch from the step history."""
+    rows = session.history["steps"][len(session.history["steps"]) - session.position:]
+    bs = session.config.batch_size
+    session._epoch_sums = [sum(r[1] for r in rows) * bs, sum(r[2] for r in rows) * bs,
+                           len(rows) * bs]
+
+
+def describe(spec) -> str:
+    """A short one-line description of a spec: 'Conv2D(1->32, k3) BatchNorm2D ...'."""
+    parts = []
+    for e in spec:
+        if e["type"] == "Conv2D":
+            parts.append(f"Conv2D({e['in_channels']}->{e['out_channels']}, k{e['kernel_size']})")
+        elif e["type"] == "Dense":
+            parts.append(f"Dense({e['in_features']}->{e['out_features']})")
+        else:
+            parts.append(e["type"])
+    return " ".join(parts)

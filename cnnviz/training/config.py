@@ -1,0 +1,61 @@
+"""Training configuration: everything needed to rebuild a run, JSON-serialisable."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from cnnviz.core.optim import OPTIMIZERS, SCHEDULES
+from cnnviz.core.presets import DEFAULT_PRESET, PRESETS
+
+
+@dataclass
+class TrainConfig:
+    """A run's settings. `spec` (a layer list) wins over `arch` (a preset name) when given.
+
+    The defaults are the recipe that takes cnn-bn past 99% test accuracy in 2 epochs.
+    """
+
+    arch: str = DEFAULT_PRESET
+    spec: list | None = None
+    optimizer: str = "adam"
+    lr: float = 3e-3
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    schedule: str = "onecycle"
+    batch_size: int = 64
+    epochs: int = 2
+    seed: int = 0
+    backend: str = "numpy"
+    dataset: str = "mnist"
+    data_dir: str | None = None
+    val_size: int = 5000
+    limit_train: int | None = None
+    limit_test: int | None = None
+    extra: dict = field(default_factory=dict)
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first bad setting and its allowed values."""
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of: "
+                             f"{', '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}; choose one of: "
+                             f"{', '.join(SCHEDULES)}")
+        if self.spec is None and self.arch not in PRESETS:
+            raise ValueError(f"unknown architecture {self.arch!r}; choose one of: "
+                             f"{', '.join(PRESETS)}")
+        if not self.lr > 0:
+            raise ValueError(f"learning rate must be positive, got {self.lr}")
+        if self.batch_size < 1 or self.epochs < 1:
+            raise ValueError("batch size and epochs must be at least 1")
+        if self.val_size < 0:
+            raise ValueError("validation size must be 0 or more")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})

@@ -1,0 +1,84 @@
+"""Events a session emits: small frozen dataclasses of numpy arrays and Python floats only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class StepMetrics:
+    """One training batch. `loss`/`accuracy` are of that batch; `images_per_second` is recent."""
+
+    step: int
+    epoch: int
+    position: int
+    loss: float
+    accuracy: float
+    lr: float
+    momentum: float
+    images_per_second: float
+
+
+@dataclass(frozen=True)
+class EpochMetrics:
+    """End of an epoch: means over its batches plus validation (NaN when there is none)."""
+
+    epoch: int
+    step: int
+    train_loss: float
+    train_accuracy: float
+    val_loss: float
+    val_accuracy: float
+    lr: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A pass over a split. confusion: (K, K) int64, rows true class, columns predicted.
+
+    predictions, labels: (N,) int64 for the evaluated samples (in split order);
+    probs: (N, K) float32.
+    """
+
+    split: str
+    step: int
+    loss: float
+    accuracy: float
+    confusion: np.ndarray
+    predictions: np.ndarray
+    labels: np.ndarray
+    probs: np.ndarray
+
+
+@dataclass(frozen=True)
+class FilterSnapshot:
+    """Conv kernels at a step: layer name -> (out, in, k, k) float32."""
+
+    step: int
+    filters: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ActivationSnapshot:
+    """One image through every layer. image: (H, W) as the network sees it (normalised);
+    maps: list of (layer name, output of that layer for this image, shape (C, H, W) or (F,));
+    probs: (K,) class probabilities."""
+
+    step: int
+    image: np.ndarray
+    maps: list
+    probs: np.ndarray
+    label: int | None = None
+
+
+@dataclass(frozen=True)
+class Diverged:
+    """The loss became NaN or infinite; the weights kept their last finite values."""
+
+    step: int
+    epoch: int
+    loss: float
+    message: str

@@ -1,0 +1,297 @@
+"""The training session: one object that the CLI and the app drive, step by step. No Qt."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+
+import numpy as np
+
+from cnnviz.backend import get_backend, to_numpy
+from cnnviz.core.layers import Conv2D
+from cnnviz.core.losses import SoftmaxCrossEntropy, softmax
+from cnnviz.core.model import build_model
+from cnnviz.core.optim import make_optimizer, scheduled_lr, scheduled_momentum
+from cnnviz.core.presets import preset
+from cnnviz.data.loader import BatchIterator, normalize, split_validation
+from cnnviz.training.config import TrainConfig
+from cnnviz.training.events import (
+    ActivationSnapshot,
+    Diverged,
+    EpochMetrics,
+    Evaluation,
+    FilterSnapshot,
+    StepMetrics,
+)
+from cnnviz.training.metrics import confusion_matrix
+
+EVAL_BATCH = 500
+
+
+class DivergenceError(RuntimeError):
+    """The loss became NaN or infinite. `event` is the Diverged event."""
+
+    def __init__(self, event: Diverged):
+        super().__init__(event.message)
+        self.event = event
+
+
+class TrainingSession:
+    """Trains a model on a dataset one batch at a time and reports what happens.
+
+    `dataset` has train_images/train_labels/test_images/test_labels (uint8 (N, 28, 28) and
+    (N,)) and class_names; when None it is loaded from config.dataset / config.data_dir.
+    `listeners` are called with every event (StepMetrics, EpochMetrics, Evaluation, ...).
+    """
+
+    def __init__(self, config: TrainConfig | None = None, dataset=None):
+        self.config = config = config or TrainConfig()
+        config.validate()
+        if dataset is None:
+            from cnnviz.data.sources import load_dataset
+
+            dataset = load_dataset(config.data_dir, name=config.dataset)
+        self.dataset = dataset
+        self.class_names = tuple(getattr(dataset, "class_names", [str(i) for i in range(10)]))
+        self.listeners: list = []
+        self.stop_event = threading.Event()
+        self._prepare_data()
+        self.reset()
+
+    # -- set-up ------------------------------------------------------------------------------
+
+    def _prepare_data(self):
+        cfg, ds = self.config, self.dataset
+        train_x, train_y = ds.train_images, ds.train_labels
+        if cfg.limit_train:
+            train_x, train_y = train_x[: cfg.limit_train], train_y[: cfg.limit_train]
+        val_size = min(cfg.val_size, len(train_x) // 5)
+        tx, ty, vx, vy = split_validation(train_x, train_y, val_size, cfg.seed)
+        test_x, test_y = ds.test_images, ds.test_labels
+        if cfg.limit_test:
+            test_x, test_y = test_x[: cfg.limit_test], test_y[: cfg.limit_test]
+        self.splits = {
+            "train": (normalize(tx), np.asarray(ty, np.int64)),
+            "val": (normalize(vx), np.asarray(vy, np.int64)),
+            "test": (normalize(test_x), np.asarray(test_y, np.int64)),
+        }
+        self.test_images = np.asarray(test_x)
+
+    def reset(self):
+        """(Re)build the model and optimizer from the config and seed; clear the history."""
+        cfg = self.config
+        self.spec = cfg.spec if cfg.spec is not None else preset(cfg.arch)
+        self.backend = get_backend(cfg.backend)
+        input_shape = (1,) + tuple(self.splits["train"][0].shape[2:])
+        self.model = build_model(self.spec, input_shape, cfg.seed, self.backend)
+        self.optimizer = make_optimizer(cfg.optimizer, self.model, cfg.lr, cfg.momentum,
+                                        cfg.weight_decay)
+        self.loss_fn = SoftmaxCrossEntropy()
+        self.batches = BatchIterator(*self.splits["train"], cfg.batch_size, seed=cfg.seed)
+        self.step_count = 0
+        self.history = {"steps": [], "epochs": []}
+        self._epoch_sums = [0.0, 0.0, 0]
+        self._recent = deque(maxlen=20)
+        self._epoch_start = time.perf_counter()
+
+    # -- properties ------------------------------------------------------------------------
+
+    @property
+    def epoch(self) -> int:
+        """The epoch being trained (0-based); equals config.epochs when the run is done."""
+        return self.batches.epoch
+
+    @property
+    def position(self) -> int:
+        """Index of the next batch within the current epoch."""
+        return self.batches.position
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.batches)
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps_per_epoch * self.config.epochs
+
+    @property
+    def finished(self) -> bool:
+        return self.epoch >= self.config.epochs
+
+    def current_lr(self) -> float:
+        cfg = self.config
+        return scheduled_lr(cfg.schedule, cfg.lr, self.step_count, self.total_steps)
+
+    def current_momentum(self) -> float:
+        cfg = self.config
+        return scheduled_momentum(cfg.schedule, cfg.momentum, self.step_count, self.total_steps)
+
+    def set_hyper(self, lr: float | None = None, momentum: float | None = None):
+        """Change the base learning rate and/or momentum; takes effect at the next step."""
+        if lr is not None:
+            if not lr > 0:
+                raise ValueError(f"learning rate must be positive, got {lr}")
+            self.config.lr = float(lr)
+        if momentum is not None:
+            if not 0 <= momentum < 1:
+                raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+            self.config.momentum = float(momentum)
+
+    # -- training ---------------------------------------------------------------------------
+
+    def emit(self, event):
+        for listener in list(self.listeners):
+            listener(event)
+
+    def step(self) -> StepMetrics:
+        """Train on one batch. Raises DivergenceError (weights untouched) on a non-finite loss."""
+        cfg, model, backend = self.config, self.model, self.backend
+        if self.position == 0:
+            self._epoch_start = time.perf_counter()
+        t0 = time.perf_counter()
+        state = self.batches.state_dict()
+        x, y, epoch_ended = self.batches.next_batch()
+        xb, yb = backend.to_device(x), backend.to_device(y)
+        self.optimizer.lr = lr = self.current_lr()
+        momentum = self.current_momentum()
+        if hasattr(self.optimizer, "momentum") and self.optimizer.momentum:
+            self.optimizer.momentum = momentum
+        model.train()
+        logits = model.forward(xb, True)
+        loss = float(self.loss_fn.forward(logits, yb))
+        if not math.isfinite(loss):
+            self._diverge(loss, state)
+        model.backward(self.loss_fn.backward())
+        grad_sq = float(sum((g * g).sum() for _, _, g in model.parameters()))
+        if not math.isfinite(grad_sq):
+            self._diverge(grad_sq, state)
+        self.optimizer.step()
+        acc = float((to_numpy(self.loss_fn.probs.argmax(axis=1)) == y).mean())
+        self.step_count += 1
+        self._recent.append((time.perf_counter() - t0, len(y)))
+        secs, imgs = map(sum, zip(*self._recent))
+        metrics = StepMetrics(self.step_count, state["epoch"], state["position"] + 1, loss, acc, lr, momentum,
+                              imgs / secs if secs > 0 else 0.0)
+        self.history["steps"].append((self.step_count, loss, acc, lr))
+        s = self._epoch_sums
+        s[0] += loss * len(y)
+        s[1] += acc * len(y)
+        s[2] += len(y)
+        self.emit(metrics)
+        if epoch_ended:
+            self._end_epoch(state["epoch"])
+        return metrics
+
+    def _diverge(self, value: float, batch_state: dict):
+        self.batches.load_state_dict(batch_state)  # the failed batch was not trained on
+        event = Diverged(
+            self.step_count + 1, self.epoch, value,
+            f"training diverged at step {self.step_count + 1}: the loss became {value}. "
+            f"Lower the learning rate (now {self.config.lr:g}) and reset or resume; "
+            f"the weights keep their last finite values.")
+        self.emit(event)
+        raise DivergenceError(event)
+
+    def _end_epoch(self, epoch: int):
+        s = self._epoch_sums
+        val = self.evaluate("val") if len(self.splits["val"][1]) else None
+        em = EpochMetrics(
+            epoch, self.step_count, s[0] / max(s[2], 1), s[1] / max(s[2], 1),
+            val.loss if val else float("nan"), val.accuracy if val else float("nan"),
+            self.optimizer.lr, time.perf_counter() - self._epoch_start)
+        self.history["epochs"].append(
+            [em.epoch, em.step, em.train_loss, em.train_accuracy, em.val_loss, em.val_accuracy,
+             em.lr, em.seconds])
+        self._epoch_sums = [0.0, 0.0, 0]
+        self.emit(em)
+
+    def run_epoch(self) -> int:
+        """Train to the end of the current epoch or until stop_event is set; returns steps run."""
+        start_epoch, n = self.epoch, 0
+        while self.epoch == start_epoch and not self.stop_event.is_set():
+            self.step()
+            n += 1
+        return n
+
+    def run(self, epochs: int | None = None) -> int:
+        """Train until `epochs` epochs are complete (default config.epochs) or stopped."""
+        target = self.config.epochs if epochs is None else epochs
+        n = 0
+        while self.epoch < target and not self.stop_event.is_set():
+            n += self.run_epoch()
+        return n
+
+    # -- inspection -------------------------------------------------------------------------
+
+    def evaluate(self, split: str = "test", limit: int | None = None) -> Evaluation:
+        """Loss, accuracy, confusion matrix and per-sample predictions on a split (eval mode)."""
+        x, y = self.splits[split]
+        if limit:
+            x, y = x[:limit], y[:limit]
+        probs = np.empty((len(y), self.model_classes()), np.float32)
+        for i in range(0, len(y), EVAL_BATCH):
+            logits = self.model.forward(self.backend.to_device(x[i : i + EVAL_BATCH]), False)
+            probs[i : i + EVAL_BATCH] = to_numpy(softmax(logits))
+        preds = probs.argmax(axis=1)
+        eps = np.finfo(np.float32).tiny
+        loss = float(-np.log(np.maximum(probs[np.arange(len(y)), y], eps)).mean()) if len(y) else 0
+        ev = Evaluation(split, self.step_count, loss, float((preds == y).mean()) if len(y) else 0.0,
+                        confusion_matrix(y, preds, probs.shape[1]), preds, y.copy(), probs)
+        self.emit(ev)
+        return ev
+
+    def model_classes(self) -> int:
+        return self.model.summary()[-1]["output_shape"][0]
+
+    def activations(self, image, label: int | None = None) -> ActivationSnapshot:
+        """One image through every layer. image: (H, W) uint8 / [0, 1] float, or an int index
+        into the test set."""
+        if isinstance(image, (int, np.integer)):
+            label = int(self.splits["test"][1][image])
+            x = self.splits["test"][0][image : image + 1]
+        else:
+            img = np.asarray(image, np.float32)
+            x = normalize(img[None] if img.max() > 1 else img[None] * 255)
+        outputs = self.model.record(self.backend.to_device(x))
+        maps = [(name, to_numpy(out[0]).astype(np.float32)) for name, out in outputs]
+        probs = to_numpy(softmax(outputs[-1][1]))[0]
+        snap = ActivationSnapshot(self.step_count, x[0, 0].copy(), maps, probs, label)
+        self.emit(snap)
+        return snap
+
+    def filters(self) -> FilterSnapshot:
+        """Every conv layer's kernels as numpy copies."""
+        snap = FilterSnapshot(self.step_count, {
+            name: to_numpy(layer.params["W"]).copy()
+            for name, layer in zip(self.model.names, self.model.layers)
+            if isinstance(layer, Conv2D)})
+        self.emit(snap)
+        return snap
+
+    # -- checkpoints ------------------------------------------------------------------------
+
+    def save(self, path) -> None:
+        """Write a checkpoint (see cnnviz.training.checkpoint)."""
+        from cnnviz.training.checkpoint import save_checkpoint
+
+        save_checkpoint(self, path)
+
+    @classmethod
+    def from_checkpoint(cls, path, dataset=None, **overrides) -> TrainingSession:
+        """A session with the checkpoint's own config and spec (`overrides` change settings
+        such as data_dir or backend), restored to the saved step."""
+        from cnnviz.training.checkpoint import read_checkpoint
+
+        meta, _ = read_checkpoint(path)
+        config = TrainConfig.from_dict({**meta["config"], "spec": meta["spec"], **overrides})
+        session = cls(config, dataset)
+        session.load(path)
+        return session
+
+    def load(self, path) -> None:
+        """Restore weights, optimizer, position and history from a checkpoint of this spec."""
+        from cnnviz.training.checkpoint import load_checkpoint
+
+        load_checkpoint(self, path)

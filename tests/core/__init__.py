@@ -1,0 +1,1 @@
+"""Tests of the engine (cnnviz.core): no Qt, no files, numpy only."""

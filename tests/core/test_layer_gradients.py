@@ -1,0 +1,224 @@
+"""Central-difference gradient checks (float64) of every layer: dx and every param grad."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cnnviz.core.layers import (
+    LAYER_TYPES,
+    AvgPool2D,
+    BatchNorm1D,
+    BatchNorm2D,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    HardTanh,
+    Identity,
+    LeakyReLU,
+    MaxPool2D,
+    ReLU,
+    Sigmoid,
+    Tanh,
+)
+
+from .gradcheck import check_layer_grads
+
+
+def randn(*shape, seed=1):
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+def tie_free(shape, seed=2):
+    """Distinct values (a scaled random permutation): no ties inside any pooling window."""
+    n = int(np.prod(shape))
+    return (np.random.default_rng(seed).permutation(n).reshape(shape) - n / 2) / n
+
+
+def away_from(x, kinks, margin=0.05):
+    """Push every entry at least `margin` away from each kink."""
+    x = x.copy()
+    for k in kinks:
+        near = np.abs(x - k) < margin
+        x[near] = k + np.where(x[near] >= k, margin, -margin) * 2
+    return x
+
+
+# (N, C, H, W, out, kernel, stride, padding): non-square inputs, strides 1/2/3, paddings 0/1/2,
+# kernels 1/3/5, sizes that the stride does not divide.
+CONV_CASES = [
+    (2, 3, 7, 7, 4, 3, 1, 1),
+    (2, 2, 8, 6, 3, 3, 2, 0),
+    (1, 3, 9, 7, 2, 5, 3, 2),
+    (2, 1, 5, 9, 3, 1, 1, 0),
+    (2, 2, 6, 5, 2, 3, 2, 2),
+    (1, 2, 10, 7, 3, 5, 2, 1),
+    (2, 3, 7, 8, 2, 1, 3, 0),
+    (1, 2, 4, 6, 2, 3, 3, 2),
+    (2, 2, 5, 5, 3, 5, 1, 0),
+    (1, 1, 3, 4, 2, 1, 2, 1),
+]
+
+
+@pytest.mark.parametrize("n,c,h,w,o,k,s,p", CONV_CASES)
+def test_conv2d_gradients(n, c, h, w, o, k, s, p):
+    layer = Conv2D(c, o, k, stride=s, padding=p, rng=np.random.default_rng(3))
+    layer.params["b"][...] = np.random.default_rng(4).standard_normal(o)
+    x = randn(n, c, h, w)
+    y, _, _ = check_layer_grads(layer, x)
+    ho, wo = (h - k + 2 * p) // s + 1, (w - k + 2 * p) // s + 1
+    assert y.shape == (n, o, ho, wo)
+
+
+def test_conv2d_without_input_grad_fills_the_same_param_grads():
+    x = randn(2, 2, 6, 7)
+    layer = Conv2D(2, 3, 3, stride=2, padding=1)
+    layer.astype(np.float64)
+    assert Conv2D.input_grad is True and layer.input_grad is True
+    dy = randn(2, 3, 3, 4, seed=5)
+    layer.forward(x, True)
+    dx = layer.backward(dy)
+    grads = {k: g.copy() for k, g in layer.grads.items()}
+    layer.input_grad = False
+    layer.forward(x, True)
+    assert layer.backward(dy) is None
+    for k, g in grads.items():
+        np.testing.assert_allclose(layer.grads[k], g, rtol=1e-12)
+    assert dx.shape == x.shape
+
+
+# (N, C, H, W, kernel, stride): overlapping windows (stride < kernel), gaps (stride > kernel),
+# sizes not divisible by the stride.
+POOL_CASES = [
+    (2, 2, 6, 6, 2, 2),
+    (2, 2, 7, 5, 2, 2),
+    (1, 3, 7, 7, 3, 2),
+    (2, 1, 6, 8, 3, 1),
+    (1, 2, 9, 7, 3, 3),
+    (2, 2, 8, 7, 2, 3),
+    (1, 2, 5, 6, 4, 1),
+    (2, 1, 5, 5, 1, 1),
+]
+
+
+@pytest.mark.parametrize("n,c,h,w,k,s", POOL_CASES)
+@pytest.mark.parametrize("cls", [MaxPool2D, AvgPool2D])
+def test_pool_gradients(cls, n, c, h, w, k, s):
+    layer = cls(k, stride=s)
+    y, _, _ = check_layer_grads(layer, tie_free((n, c, h, w)))
+    assert y.shape == (n, c, (h - k) // s + 1, (w - k) // s + 1)
+
+
+def test_pool_stride_defaults_to_kernel():
+    assert MaxPool2D(3).stride == 3 and AvgPool2D(2).stride == 2
+
+
+@pytest.mark.parametrize("shape", [(4, 3, 5, 4), (3, 2, 1, 6), (2, 1, 3, 3)])
+def test_batchnorm2d_gradients(shape):
+    layer = BatchNorm2D(shape[1])
+    rng = np.random.default_rng(7)
+    layer.params["gamma"][...] = rng.uniform(0.5, 2.0, shape[1])
+    layer.params["beta"][...] = rng.standard_normal(shape[1])
+    check_layer_grads(layer, randn(*shape) * 3 + 1)
+
+
+@pytest.mark.parametrize("shape", [(5, 4), (8, 1), (2, 3)])
+def test_batchnorm1d_gradients(shape):
+    layer = BatchNorm1D(shape[1])
+    rng = np.random.default_rng(8)
+    layer.params["gamma"][...] = rng.uniform(0.5, 2.0, shape[1])
+    layer.params["beta"][...] = rng.standard_normal(shape[1])
+    check_layer_grads(layer, randn(*shape) * 2 - 1)
+
+
+@pytest.mark.parametrize("n,i,o", [(3, 5, 4), (1, 7, 2), (4, 1, 3)])
+def test_dense_gradients(n, i, o):
+    layer = Dense(i, o, rng=np.random.default_rng(9))
+    layer.params["b"][...] = np.random.default_rng(10).standard_normal(o)
+    y, _, _ = check_layer_grads(layer, randn(n, i))
+    assert y.shape == (n, o)
+
+
+def test_flatten_gradients():
+    x = randn(2, 3, 4, 5)
+    y, proj, dx = check_layer_grads(Flatten(), x)
+    assert y.shape == (2, 60)
+    np.testing.assert_array_equal(y, x.reshape(2, 60))
+    np.testing.assert_array_equal(dx, proj.reshape(x.shape))
+
+
+@pytest.mark.parametrize("p", [0.3, 0.5, 0.0])
+def test_dropout_gradients_with_fixed_mask(p):
+    layer = Dropout(p, rng=np.random.default_rng(11))
+    state = layer.rng.bit_generator.state
+
+    def reset():
+        layer.rng.bit_generator.state = state
+
+    x = away_from(randn(4, 3, 5), [0.0])
+    y, proj, dx = check_layer_grads(layer, x, before_forward=reset)
+    reset()
+    mask = layer.forward(np.ones_like(x), True)  # the same draw: the mask itself
+    np.testing.assert_array_equal(y, x * mask)
+    scale = 1.0 / (1.0 - p)
+    dropped = np.isclose(mask, 0.0)
+    kept = np.isclose(mask, scale, rtol=1e-6)
+    assert np.all(dropped | kept), "dropout mask must be 0 or 1/(1-p)"
+    if p == 0:
+        assert kept.all()
+    else:
+        assert 0.1 < dropped.mean() < 0.9
+    np.testing.assert_array_equal(dx, proj * mask)
+
+
+def test_dropout_is_identity_in_eval_mode():
+    layer = Dropout(0.5)
+    x = randn(3, 4)
+    np.testing.assert_array_equal(layer.forward(x, False), x)
+    np.testing.assert_array_equal(layer.backward(x * 2), x * 2)
+    with pytest.raises(ValueError):
+        Dropout(1.0)
+    with pytest.raises(ValueError):
+        Dropout(-0.1)
+
+
+ACTIVATIONS = [
+    (ReLU(), [0.0]),
+    (LeakyReLU(), [0.0]),
+    (LeakyReLU(0.2), [0.0]),
+    (Tanh(), []),
+    (Sigmoid(), []),
+    (HardTanh(), [-1.0, 1.0]),
+    (Identity(), []),
+]
+
+
+@pytest.mark.parametrize("layer,kinks", ACTIVATIONS, ids=lambda v: repr(v))
+def test_activation_gradients(layer, kinks):
+    x = away_from(randn(3, 2, 4, 5) * 1.5, kinks)
+    y, proj, dx = check_layer_grads(layer, x)
+    assert y.shape == x.shape
+
+
+def test_activation_values():
+    x = np.array([[-3.0, -0.5, 0.5, 3.0, 40.0, -40.0]])
+    np.testing.assert_allclose(ReLU().forward(x), [[0, 0, 0.5, 3, 40, 0]])
+    np.testing.assert_allclose(LeakyReLU(0.1).forward(x), [[-0.3, -0.05, 0.5, 3, 40, -4]])
+    np.testing.assert_allclose(HardTanh().forward(x), [[-1, -0.5, 0.5, 1, 1, -1]])
+    np.testing.assert_allclose(Tanh().forward(x), np.tanh(x))
+    with np.errstate(over="raise"):
+        sig = Sigmoid().forward(np.array([[-1000.0, 0.0, 1000.0]]))
+    np.testing.assert_allclose(sig, [[0.0, 0.5, 1.0]])
+    np.testing.assert_allclose(Sigmoid().forward(x), 1 / (1 + np.exp(-x)), rtol=1e-12)
+    x32 = x.astype(np.float32)
+    for layer in (ReLU(), LeakyReLU(), Tanh(), Sigmoid(), HardTanh(), Identity()):
+        assert layer.forward(x32).dtype == np.float32, layer
+
+
+def test_every_layer_type_is_gradient_checked():
+    checked = {
+        Conv2D, MaxPool2D, AvgPool2D, BatchNorm2D, BatchNorm1D, Dense, Flatten, Dropout,
+        ReLU, LeakyReLU, Tanh, Sigmoid, HardTanh, Identity,
+    }
+    assert set(LAYER_TYPES.values()) == checked
