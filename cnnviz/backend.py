@@ -7,7 +7,9 @@ from types import ModuleType
 
 import numpy as np
 
-GPU_INSTALL_HINT = 'install the GPU extra with: pip install -e ".[gpu]" (needs an NVIDIA GPU and CUDA 12)'
+GPU_INSTALL_HINT = (
+    'install the GPU extra with: pip install -e ".[gpu]" (needs an NVIDIA GPU and CUDA 12)'
+)
 
 
 class BackendError(RuntimeError):

@@ -8,14 +8,13 @@ import resource
 import sys
 import time
 
-import numpy as np
-
 from cnnviz.backend import BackendError
 from cnnviz.core.model import SpecError, build_model, format_summary
 from cnnviz.core.optim import OPTIMIZERS, SCHEDULES
 from cnnviz.core.presets import DEFAULT_PRESET, PRESETS, preset
 from cnnviz.data.idx import IDXError
-from cnnviz.data.sources import DataUnavailableError, Dataset, load_dataset, tqdm_progress
+from cnnviz.data.sources import Dataset, DataUnavailableError, load_dataset, tqdm_progress
+from cnnviz.data.synthetic import synthetic_dataset
 from cnnviz.training import DivergenceError, TrainConfig, TrainingSession
 from cnnviz.training.checkpoint import CheckpointError
 
@@ -174,20 +173,11 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def synthetic_dataset(n: int, seed: int = 0) -> Dataset:
-    """Random 28x28 images with random labels: enough to time training steps."""
-    rng = np.random.default_rng(seed)
-    images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
-    labels = rng.integers(0, 10, n).astype(np.uint8)
-    return Dataset("synthetic", images, labels, images[:10], labels[:10],
-                   tuple(str(i) for i in range(10)), "random numbers")
-
-
 def cmd_bench(args) -> int:
     steps, warmup, bs = args.steps, args.warmup, args.batch_size
     config = TrainConfig(arch=args.arch, batch_size=bs, backend=args.backend, val_size=0,
                          epochs=1, schedule="constant", lr=1e-3)
-    session = TrainingSession(config, synthetic_dataset(bs * (steps + warmup)))
+    session = TrainingSession(config, synthetic_dataset(bs * (steps + warmup), 10))
     for _ in range(warmup):
         session.step()
     t0 = time.perf_counter()

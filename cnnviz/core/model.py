@@ -12,12 +12,14 @@ from cnnviz.core.layers import LAYER_TYPES, Conv2D, Dense, Dropout
 
 GLOROT_ACTIVATIONS = {"Tanh", "Sigmoid", "HardTanh"}
 # Spec keys that can be left out: they follow from the shape that reaches the layer.
-INFERRED_KEYS = {"Conv2D": "in_channels", "Dense": "in_features", "BatchNorm2D": "num_features",
-                 "BatchNorm1D": "num_features"}
+INFERRED_KEYS = {
+    "Conv2D": "in_channels", "Dense": "in_features",
+    "BatchNorm2D": "num_features", "BatchNorm1D": "num_features",
+}
 
 
 class SpecError(ValueError):
-    """An architecture spec that cannot be built (unknown layer, bad argument, impossible shapes)."""
+    """A spec that cannot be built: unknown layer, bad argument or impossible shapes."""
 
 
 class Sequential:

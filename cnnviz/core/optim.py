@@ -203,7 +203,7 @@ def scheduled_lr(schedule, base_lr, step, total_steps, step_size=None, gamma=0.1
         up = 0.3 * total - 1
         if step <= up:
             return _cos_anneal(start, base_lr, step / up if up > 0 else 1.0)
-        return _cos_anneal(base_lr, end, (step - up) / max(total - 1 - up, 1))
+        return _cos_anneal(base_lr, end, min((step - up) / max(total - 1 - up, 1), 1.0))
     raise ValueError(f"unknown schedule {schedule!r}; choose one of: {', '.join(SCHEDULES)}")
 
 

@@ -147,11 +147,12 @@ class TrainingSession:
 
     def step(self) -> StepMetrics:
         """Train on one batch. Raises DivergenceError (weights untouched) on a non-finite loss."""
-        cfg, model, backend = self.config, self.model, self.backend
+        model, backend = self.model, self.backend
         if self.position == 0:
             self._epoch_start = time.perf_counter()
         t0 = time.perf_counter()
-        state = self.batches.state_dict()
+        state = {"batches": self.batches.state_dict(), "rng": model.rng_state(),
+                 "buffers": [b.copy() for _, b in model.buffers()]}
         x, y, epoch_ended = self.batches.next_batch()
         xb, yb = backend.to_device(x), backend.to_device(y)
         self.optimizer.lr = lr = self.current_lr()
@@ -172,7 +173,8 @@ class TrainingSession:
         self.step_count += 1
         self._recent.append((time.perf_counter() - t0, len(y)))
         secs, imgs = map(sum, zip(*self._recent))
-        metrics = StepMetrics(self.step_count, state["epoch"], state["position"] + 1, loss, acc, lr, momentum,
+        metrics = StepMetrics(self.step_count, self.epoch if not epoch_ended else self.epoch - 1,
+                              state["batches"]["position"] + 1, loss, acc, lr, momentum,
                               imgs / secs if secs > 0 else 0.0)
         self.history["steps"].append((self.step_count, loss, acc, lr))
         s = self._epoch_sums
@@ -181,11 +183,15 @@ class TrainingSession:
         s[2] += len(y)
         self.emit(metrics)
         if epoch_ended:
-            self._end_epoch(state["epoch"])
+            self._end_epoch(self.epoch - 1)
         return metrics
 
-    def _diverge(self, value: float, batch_state: dict):
-        self.batches.load_state_dict(batch_state)  # the failed batch was not trained on
+    def _diverge(self, value: float, state: dict):
+        # Undo what the failed forward pass changed: batch position, dropout RNG, BN statistics.
+        self.batches.load_state_dict(state["batches"])
+        self.model.set_rng_state(state["rng"])
+        for (_, b), saved in zip(self.model.buffers(), state["buffers"]):
+            b[...] = saved
         event = Diverged(
             self.step_count + 1, self.epoch, value,
             f"training diverged at step {self.step_count + 1}: the loss became {value}. "

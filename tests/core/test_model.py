@@ -366,3 +366,27 @@ def test_sequential_from_layers_and_profile():
     assert set(model.timings) == set(model.names)
     assert all(f >= 0 and b >= 0 for f, b in model.timings.values())
     assert sum(f for f, _ in model.timings.values()) > 0
+
+
+def test_model_spec_is_the_resolved_spec_and_rebuilds():
+    spec = [{"type": "Conv2D", "out_channels": 2, "kernel_size": 3}, FLAT,
+            {"type": "Dense", "out_features": 3}]
+    model = build_model(spec, input_shape=(1, 6, 6), seed=4)
+    assert model.spec == resolve_spec(spec, (1, 6, 6))[0]
+    assert model.spec == [layer.spec() for layer in model.layers]
+    again = build_model(model.spec, input_shape=(1, 6, 6), seed=4)
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(again.state_dict()[k], v)
+
+
+@pytest.mark.parametrize("entry", [
+    {"type": "Conv2D", "out_channels": "many", "kernel_size": 3},
+    {"type": "Conv2D", "out_channels": None, "kernel_size": 3},
+    {"type": "Conv2D", "out_channels": 0, "kernel_size": 3},
+    {"type": "MaxPool2D"},
+    {"type": "Dropout", "p": 1.5},
+])
+def test_bad_arguments_raise_spec_error(entry):
+    spec = [entry, FLAT, {"type": "Dense", "out_features": 10}]
+    msg = spec_error(spec)
+    assert "layer 0" in msg and entry["type"] in msg

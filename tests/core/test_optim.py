@@ -347,3 +347,13 @@ def test_unknown_schedule():
     with pytest.raises(ValueError) as info:
         scheduled_lr("linear", 0.1, 0, 10)
     assert all(name in str(info.value) for name in SCHEDULES)
+
+
+def test_onecycle_stays_at_its_final_value_past_the_end():
+    """step is clamped to total_steps; the anneal must not turn back up past its end."""
+    base, total = 1.0, 100
+    final = base / 25e4
+    for s in (total - 1, total, total + 5):
+        assert scheduled_lr("onecycle", base, s, total) == pytest.approx(final, rel=1e-9), s
+        assert scheduled_momentum("onecycle", 0.9, s, total) == pytest.approx(0.95), s
+    assert scheduled_lr("cosine", base, total + 5, total) == pytest.approx(0.0, abs=1e-12)

@@ -55,7 +55,9 @@ class Conv2D(Layer):
             raise ValueError(f"expects (channels, height, width) input, got {in_shape}")
         c, h, w = in_shape
         if c != self.in_channels:
-            raise ValueError(f"expects {self.in_channels} input channels, got {c} (input {in_shape})")
+            raise ValueError(
+                f"expects {self.in_channels} input channels, got {c} (input {in_shape})"
+            )
         ho = out_size(h, self.kernel_size, self.stride, self.padding)
         wo = out_size(w, self.kernel_size, self.stride, self.padding)
         if ho < 1 or wo < 1:

@@ -9,7 +9,7 @@ from cnnviz.core.layers.base import Layer
 
 
 class Dropout(Layer):
-    """Zero each unit with probability p in training and scale the rest by 1/(1-p); identity in eval.
+    """Zero each unit with probability p in training, scale the rest by 1/(1-p); eval: identity.
 
     The mask comes from a seeded numpy Generator (`rng`, saved in checkpoints) so runs repeat
     exactly on every backend.

@@ -23,7 +23,10 @@ class _BatchNorm(Layer):
         f = self.num_features
         self.params = {"gamma": np.ones(f, np.float32), "beta": np.zeros(f, np.float32)}
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
-        self.buffers = {"running_mean": np.zeros(f, np.float32), "running_var": np.ones(f, np.float32)}
+        self.buffers = {
+            "running_mean": np.zeros(f, np.float32),
+            "running_var": np.ones(f, np.float32),
+        }
         self._cache = None
 
     def config(self):

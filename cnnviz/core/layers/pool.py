@@ -25,7 +25,8 @@ class _Pool2D(Layer):
         if len(in_shape) != 3:
             raise ValueError(f"expects (channels, height, width) input, got {in_shape}")
         c, h, w = in_shape
-        ho, wo = out_size(h, self.kernel_size, self.stride), out_size(w, self.kernel_size, self.stride)
+        k, s = self.kernel_size, self.stride
+        ho, wo = out_size(h, k, s), out_size(w, k, s)
         if ho < 1 or wo < 1:
             raise ValueError(f"window {self.kernel_size} does not fit a {h}x{w} input")
         return (c, ho, wo)

@@ -1,0 +1,160 @@
+"""The headless training session: steps, epochs, evaluation, events, divergence, hyperparameters."""
+
+import dataclasses
+import os
+
+import numpy as np
+import pytest
+
+from cnnviz.data.synthetic import synthetic_dataset
+from cnnviz.training import DivergenceError, TrainConfig, TrainingSession
+from cnnviz.training.events import (
+    ActivationSnapshot,
+    Diverged,
+    EpochMetrics,
+    Evaluation,
+    FilterSnapshot,
+    StepMetrics,
+)
+
+SMALL_SPEC = [
+    {"type": "Conv2D", "out_channels": 4, "kernel_size": 3, "padding": 1},
+    {"type": "BatchNorm2D"},
+    {"type": "ReLU"},
+    {"type": "MaxPool2D", "kernel_size": 2},
+    {"type": "Flatten"},
+    {"type": "Dense", "out_features": 16},
+    {"type": "ReLU"},
+    {"type": "Dropout", "p": 0.3},
+    {"type": "Dense", "out_features": 10},
+]
+
+
+def make_session(**kw):
+    cfg = dict(spec=SMALL_SPEC, batch_size=32, epochs=2, val_size=60, lr=3e-3, seed=1)
+    cfg.update(kw)
+    return TrainingSession(TrainConfig(**cfg), synthetic_dataset(300, 100))
+
+
+def test_step_advances_one_batch_and_emits_numpy_only_events():
+    s = make_session()
+    events = []
+    s.listeners.append(events.append)
+    m = s.step()
+    assert isinstance(m, StepMetrics) and events == [m]
+    assert (s.step_count, s.epoch, s.position) == (1, 0, 1)
+    assert isinstance(m.loss, float) and isinstance(m.lr, float) and m.loss > 0
+    snap = s.filters()
+    assert isinstance(snap, FilterSnapshot)
+    assert list(snap.filters) == ["0.Conv2D"]
+    assert snap.filters["0.Conv2D"].shape == (4, 1, 3, 3)
+    assert type(snap.filters["0.Conv2D"]) is np.ndarray
+
+
+def test_epoch_end_reports_validation_and_counts_steps():
+    s = make_session()
+    events = []
+    s.listeners.append(events.append)
+    n = s.run_epoch()
+    assert n == s.steps_per_epoch == int(np.ceil(240 / 32))
+    epochs = [e for e in events if isinstance(e, EpochMetrics)]
+    assert len(epochs) == 1 and epochs[0].epoch == 0 and epochs[0].step == n
+    assert 0 <= epochs[0].val_accuracy <= 1 and np.isfinite(epochs[0].val_loss)
+    assert (s.epoch, s.position) == (1, 0)
+    assert len(s.history["steps"]) == n and len(s.history["epochs"]) == 1
+
+
+def test_training_learns_the_synthetic_task():
+    s = make_session(epochs=6)
+    before = s.evaluate("test").accuracy
+    s.run()
+    after = s.evaluate("test")
+    assert s.finished
+    assert after.accuracy > 0.9 > before + 0.3
+
+
+def test_evaluate_confusion_and_predictions_are_consistent():
+    s = make_session()
+    s.run_epoch()
+    ev = s.evaluate("test")
+    assert isinstance(ev, Evaluation)
+    assert ev.confusion.shape == (10, 10) and ev.confusion.sum() == 100
+    assert ev.accuracy == pytest.approx(np.trace(ev.confusion) / 100)
+    for t, p in [(int(a), int(b)) for a, b in zip(ev.labels[:20], ev.predictions[:20])]:
+        assert ev.confusion[t, p] >= 1
+    assert np.allclose(ev.probs.sum(axis=1), 1, atol=1e-5)
+    assert np.array_equal(ev.predictions, ev.probs.argmax(axis=1))
+
+
+def test_activations_of_a_test_index_and_of_a_drawing():
+    s = make_session()
+    snap = s.activations(3)
+    assert isinstance(snap, ActivationSnapshot)
+    assert snap.label == int(s.splits["test"][1][3])
+    shapes = [m.shape for _, m in snap.maps]
+    assert shapes[0] == (4, 28, 28) and shapes[3] == (4, 14, 14) and shapes[-1] == (10,)
+    assert len(snap.maps) == len(SMALL_SPEC)
+    assert snap.probs.sum() == pytest.approx(1, abs=1e-5)
+    drawn = s.activations(np.zeros((28, 28), np.float32))
+    assert drawn.label is None and drawn.image.shape == (28, 28)
+
+
+def test_lr_and_momentum_change_between_steps():
+    s = make_session(schedule="constant", optimizer="momentum", lr=0.01)
+    assert s.step().lr == pytest.approx(0.01)
+    s.set_hyper(lr=0.05, momentum=0.5)
+    m = s.step()
+    assert m.lr == pytest.approx(0.05) and m.momentum == pytest.approx(0.5)
+    assert s.optimizer.momentum == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="learning rate"):
+        s.set_hyper(lr=-1)
+
+
+def test_stop_event_stops_between_steps():
+    s = make_session()
+    s.listeners.append(lambda e: s.stop_event.set() if getattr(e, "step", 0) >= 3 else None)
+    s.run()
+    assert s.step_count == 3
+
+
+def test_divergence_stops_with_step_and_advice_and_keeps_finite_weights():
+    s = make_session()
+    for _ in range(3):
+        s.step()
+    before = s.model.state_dict()
+    s.splits["train"][0][:] = np.nan
+    events = []
+    s.listeners.append(events.append)
+    with pytest.raises(DivergenceError) as info:
+        s.step()
+    msg = str(info.value)
+    assert "step 4" in msg and "learning rate" in msg
+    assert isinstance(events[-1], Diverged) and events[-1].step == 4
+    after = s.model.state_dict()
+    assert all(np.array_equal(before[k], after[k]) for k in before)
+    assert s.step_count == 3 and s.position == 3
+
+
+def test_bad_config_is_rejected_with_the_choices():
+    with pytest.raises(ValueError, match="choose one of"):
+        make_session(optimizer="adamw")
+    with pytest.raises(ValueError, match="choose one of"):
+        TrainConfig(arch="resnet").validate()
+
+
+def test_events_are_frozen():
+    s = make_session()
+    m = s.step()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        m.loss = 0.0
+
+
+@pytest.mark.skipif(not os.environ.get("CNNVIZ_DATA"), reason="needs real MNIST in CNNVIZ_DATA")
+def test_real_mnist_short_run_is_well_above_chance():
+    cfg = TrainConfig(arch="lenet5", epochs=1, limit_train=3000, limit_test=1000, val_size=300,
+                      lr=3e-3)
+    s = TrainingSession(cfg)
+    assert s.dataset.train_images.shape == (60000, 28, 28)
+    s.run()
+    ev = s.evaluate("test")
+    assert ev.accuracy > 0.75, ev.accuracy  # chance is 0.10
