@@ -97,3 +97,21 @@ def test_batchnorm_float32_default_and_shape_checks():
     with pytest.raises(ValueError):
         BatchNorm1D(4).output_shape((4, 3, 3))
     assert BatchNorm1D(4).output_shape((4,)) == (4,)
+
+
+@pytest.mark.parametrize("cls, shape", [(BatchNorm2D, (3, 4, 5, 5)), (BatchNorm1D, (6, 4))])
+def test_eval_mode_backward_matches_finite_differences(cls, shape):
+    """Saliency differentiates an eval-mode pass: running statistics are then constants."""
+    from tests.core.gradcheck import assert_grad_close, numerical_grad
+
+    rng = np.random.default_rng(3)
+    layer = cls(shape[1])
+    layer.astype(np.float64)
+    layer.buffers["running_mean"][...] = rng.standard_normal(shape[1])
+    layer.buffers["running_var"][...] = rng.uniform(0.5, 2, shape[1])
+    layer.params["gamma"][...] = rng.uniform(0.5, 2, shape[1])
+    x = rng.standard_normal(shape)
+    proj = rng.standard_normal(shape)
+    layer.forward(x, False)
+    dx = layer.backward(proj)
+    assert_grad_close(dx, numerical_grad(lambda: float((layer.forward(x, False) * proj).sum()), x))

@@ -14,7 +14,7 @@ class ReLU(Layer):
     def forward(self, x, training=False):
         xp = array_module(x)
         y = xp.maximum(x, 0)
-        self._cache = y if training else None
+        self._cache = y
         return y
 
     def backward(self, dy):
@@ -35,7 +35,7 @@ class LeakyReLU(Layer):
 
     def forward(self, x, training=False):
         xp = array_module(x)
-        self._cache = x if training else None
+        self._cache = x
         return xp.where(x > 0, x, x * self.negative_slope)
 
     def backward(self, dy):
@@ -50,7 +50,7 @@ class Tanh(Layer):
 
     def forward(self, x, training=False):
         y = array_module(x).tanh(x)
-        self._cache = y if training else None
+        self._cache = y
         return y
 
     def backward(self, dy):
@@ -67,7 +67,7 @@ class Sigmoid(Layer):
         xp = array_module(x)
         e = xp.exp(-xp.abs(x))
         y = xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
-        self._cache = y if training else None
+        self._cache = y
         return y
 
     def backward(self, dy):
@@ -82,7 +82,7 @@ class HardTanh(Layer):
 
     def forward(self, x, training=False):
         xp = array_module(x)
-        self._cache = x if training else None
+        self._cache = x
         return xp.clip(x, -1, 1)
 
     def backward(self, dy):

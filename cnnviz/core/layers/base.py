@@ -10,7 +10,8 @@ class Layer:
 
     `params` and `grads` are dicts with the same keys (optimizers update params in place);
     `buffers` holds non-trained state (batch-norm running statistics). Forward keeps what
-    backward needs on the layer.
+    backward needs on the layer, in eval mode too, so an eval-mode pass can be differentiated
+    (saliency maps).
     """
 
     kind = "Layer"

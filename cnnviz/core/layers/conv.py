@@ -79,7 +79,7 @@ class Conv2D(Layer):
         cols, ho, wo = im2col_nhwc(xpad, k, s)  # (N*Ho*Wo, k*k*in)
         y = cols @ self._wmat().T
         y += self.params["b"]
-        self._cache = (cols, xpad.shape, ho, wo) if training else None
+        self._cache = (cols, xpad.shape, ho, wo)
         return xp.ascontiguousarray(y.reshape(n, ho, wo, o).transpose(0, 3, 1, 2))
 
     def _wmat(self):

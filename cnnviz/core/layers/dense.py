@@ -45,7 +45,7 @@ class Dense(Layer):
         return self.in_features * self.out_features
 
     def forward(self, x, training=False):
-        self._cache = x if training else None
+        self._cache = x
         return x @ self.params["W"] + self.params["b"]
 
     def backward(self, dy):
@@ -64,7 +64,7 @@ class Flatten(Layer):
         return (math.prod(in_shape),)
 
     def forward(self, x, training=False):
-        self._cache = x.shape if training else None
+        self._cache = x.shape
         return x.reshape(x.shape[0], -1)
 
     def backward(self, dy):

@@ -11,6 +11,7 @@ from cnnviz.core.layers.base import Layer
 class _BatchNorm(Layer):
     """Normalise each feature over the batch (and spatial) axes, then scale by gamma, shift by beta.
 
+    Backward works after an eval-mode forward too (statistics then are constants).
     Running statistics follow PyTorch: running = (1 - momentum) * running + momentum * batch,
     with the unbiased batch variance in the running estimate. Eval mode uses the running values.
     """
@@ -59,20 +60,22 @@ class _BatchNorm(Layer):
             var = self.buffers["running_var"]
         inv_std = 1.0 / xp.sqrt(var + self.eps)
         xhat *= inv_std[:, None]
-        self._cache = (xhat, inv_std) if training else None
+        self._cache = (xhat, inv_std, training)
         y = xhat * self.params["gamma"][:, None]
         y += self.params["beta"][:, None]
         return y.reshape(x.shape)
 
     def backward(self, dy):
         xp = array_module(dy)
-        xhat, inv_std = self._cache
+        xhat, inv_std, training = self._cache
         dy3 = dy.reshape(xhat.shape)
         m = xhat.shape[0] * xhat.shape[2]
         dbeta = xp.einsum("nfm->f", dy3)
         dgamma = xp.einsum("nfm,nfm->f", dy3, xhat)
         self.grads["gamma"][...] = dgamma
         self.grads["beta"][...] = dbeta
+        if not training:  # running statistics are constants: only the affine part remains
+            return (dy3 * (self.params["gamma"] * inv_std)[:, None]).reshape(dy.shape)
         # dx = gamma * inv_std * (dy - mean(dy) - xhat * mean(dy * xhat))
         dx = xhat * (dgamma / m)[:, None]
         dx += (dbeta / m)[:, None]

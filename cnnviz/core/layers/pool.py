@@ -65,7 +65,7 @@ class MaxPool2D(_Pool2D):
         y = next(parts).copy()
         for part in parts:
             xp.maximum(y, part, out=y)
-        self._cache = (x, y) if training else None
+        self._cache = (x, y)
         return y
 
     def backward(self, dy):
@@ -91,7 +91,7 @@ class AvgPool2D(_Pool2D):
         for part in self._offsets(x):
             y = part.copy() if y is None else y.__iadd__(part)
         y *= 1.0 / self.kernel_size**2
-        self._cache = x.shape if training else None
+        self._cache = x.shape
         return y
 
     def backward(self, dy):

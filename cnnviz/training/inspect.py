@@ -1,0 +1,157 @@
+"""Where the network looks and what its units want: saliency, Grad-CAM, occlusion, top
+activating digits per channel, and a 2-D embedding. Numpy in, numpy out; run on the training
+thread between steps (they reuse the model's backward pass, which overwrites its grads)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cnnviz.backend import to_numpy
+from cnnviz.core.losses import softmax
+
+BATCH = 500
+
+
+def _layer_index(model, layer: str | int) -> int:
+    if isinstance(layer, (int, np.integer)):
+        return int(layer)
+    if layer not in model.names:
+        raise ValueError(f"no layer {layer!r}; layers are: {', '.join(model.names)}")
+    return model.names.index(layer)
+
+
+def _unit(m: np.ndarray) -> np.ndarray:
+    """Scale a map to [0, 1] (all zeros stays zeros)."""
+    top = float(m.max())
+    return (m / top).astype(np.float32) if top > 0 else np.zeros_like(m, np.float32)
+
+
+def _upsample(m: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour upsampling of (h, w) to `shape` (each cell covers its input area)."""
+    rows = np.minimum((np.arange(shape[0]) * m.shape[0]) // shape[0], m.shape[0] - 1)
+    cols = np.minimum((np.arange(shape[1]) * m.shape[1]) // shape[1], m.shape[1] - 1)
+    return m[np.ix_(rows, cols)]
+
+
+def gradient_to(model, x, target: int, layer: str | int | None = None):
+    """Gradient of the class score logits[0, target] (eval mode) with respect to the input
+    (layer None) or to the output of `layer`.
+
+    x: (1, C, H, W) on the model's backend. Returns (activation, gradient) as numpy arrays of
+    that layer's output shape without the batch axis (for the input: x itself).
+    """
+    stop = -1 if layer is None else _layer_index(model, layer)
+    outputs, h = [], x
+    for lyr in model.layers:
+        h = lyr.forward(h, False)
+        outputs.append(h)
+    xp = model.backend.xp
+    dy = xp.zeros_like(outputs[-1])
+    dy[0, target] = 1
+    for i in range(len(model.layers) - 1, stop, -1):
+        model.layers[i].input_grad = True
+        dy = model.layers[i].backward(dy)
+    act = x if stop < 0 else outputs[stop]
+    return to_numpy(act)[0], to_numpy(dy)[0]
+
+
+def saliency(model, x, target: int) -> np.ndarray:
+    """|d score / d input|, max over input channels, scaled to [0, 1]: (H, W)."""
+    _, grad = gradient_to(model, x, target)
+    return _unit(np.abs(grad).max(axis=0))
+
+
+def grad_cam(model, x, target: int, layer: str | int) -> np.ndarray:
+    """Grad-CAM of a conv-shaped layer, upsampled to the input: (H, W) in [0, 1].
+
+    Channel weights are the spatial means of d score / d activation; the map is
+    relu(sum_c weight_c * activation_c).
+    """
+    act, grad = gradient_to(model, x, target, layer)
+    if act.ndim != 3:
+        raise ValueError(f"Grad-CAM needs a layer with (channels, height, width) output; "
+                         f"{layer} outputs {act.shape}")
+    weights = grad.mean(axis=(1, 2))
+    cam = np.maximum(np.tensordot(weights, act, axes=1), 0)
+    return _unit(_upsample(cam, tuple(x.shape[2:])))
+
+
+def occlusion(model, x, target: int, patch: int = 6, stride: int = 2, fill: float | None = None):
+    """Drop in the target's probability when a `patch` x `patch` square is greyed out,
+    averaged over the patches covering each pixel: (H, W), positive where the digit matters.
+
+    fill: the value painted (default: the image's minimum, i.e. the background).
+    All occluded copies go through the model in batches.
+    """
+    xn = to_numpy(x)
+    _, c, h, w = xn.shape
+    fill = float(xn.min()) if fill is None else fill
+    tops = range(0, max(h - patch, 0) + 1, stride)
+    lefts = range(0, max(w - patch, 0) + 1, stride)
+    spots = [(r, q) for r in tops for q in lefts]
+    copies = np.repeat(xn, len(spots), axis=0)
+    for i, (r, q) in enumerate(spots):
+        copies[i, :, r : r + patch, q : q + patch] = fill
+    base = float(to_numpy(softmax(model.forward(x, False)))[0, target])
+    probs = np.concatenate([
+        to_numpy(softmax(model.forward(model.backend.to_device(copies[i : i + BATCH]), False)))
+        for i in range(0, len(copies), BATCH)])[:, target]
+    drop, count = np.zeros((h, w)), np.zeros((h, w))
+    for (r, q), p in zip(spots, probs):
+        drop[r : r + patch, q : q + patch] += base - p
+        count[r : r + patch, q : q + patch] += 1
+    return (drop / np.maximum(count, 1)).astype(np.float32)
+
+
+def layer_outputs(model, images: np.ndarray, layer: str | int, batch: int = BATCH):
+    """Yield (start, output of `layer`) for images (N, C, H, W) in batches, eval mode,
+    stopping the forward pass at that layer."""
+    stop = _layer_index(model, layer)
+    for i in range(0, len(images), batch):
+        h = model.backend.to_device(images[i : i + batch])
+        for lyr in model.layers[: stop + 1]:
+            h = lyr.forward(h, False)
+        yield i, to_numpy(h)
+
+
+def top_activations(model, images: np.ndarray, layer: str | int, k: int = 9):
+    """The k images that drive each channel of `layer` hardest (score: the channel's maximum).
+
+    images: (N, C, H, W) normalised. Returns (indices (channels, k) int64 best first,
+    scores (channels, k) float32, maps (channels, k, h, w) float32 of those images).
+    One vectorised pass over the images, keeping a running top-k per channel.
+    """
+    best_i = best_s = None
+    for start, out in layer_outputs(model, images, layer):
+        if out.ndim != 4:
+            raise ValueError(f"top activations need a (channels, height, width) layer; "
+                             f"{layer} outputs {out.shape[1:]}")
+        scores = out.max(axis=(2, 3)).T  # (channels, batch)
+        idx = np.broadcast_to(np.arange(start, start + len(out)), scores.shape)
+        if best_s is not None:
+            scores = np.concatenate([best_s, scores], axis=1)
+            idx = np.concatenate([best_i, idx], axis=1)
+        keep = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        best_s = np.take_along_axis(scores, keep, axis=1)
+        best_i = np.take_along_axis(idx, keep, axis=1)
+    chosen = np.unique(best_i)
+    outs = np.concatenate([o for _, o in layer_outputs(model, images[chosen], layer)])
+    rows = np.searchsorted(chosen, best_i)  # (channels, k) rows into outs
+    channels = np.arange(best_i.shape[0])[:, None]
+    maps = outs[rows, channels]  # (channels, k, h, w)
+    return best_i.astype(np.int64), best_s.astype(np.float32), maps.astype(np.float32)
+
+
+def embedding(model, images: np.ndarray, layer: str | int | None = None):
+    """PCA of a layer's outputs (default: the input of the last layer) to 2-D.
+
+    Returns (coords (N, 2) float32, explained variance ratio (2,) float32).
+    """
+    layer = len(model.layers) - 2 if layer is None else layer
+    feats = np.concatenate([o.reshape(len(o), -1) for _, o in
+                            layer_outputs(model, images, layer)]).astype(np.float64)
+    feats -= feats.mean(axis=0)
+    _, s, vt = np.linalg.svd(feats, full_matrices=False)
+    var = s**2
+    ratio = var[:2] / var.sum() if var.sum() > 0 else np.zeros(2)
+    return (feats @ vt[:2].T).astype(np.float32), ratio.astype(np.float32)
