@@ -82,3 +82,21 @@ class Diverged:
     epoch: int
     loss: float
     message: str
+
+
+@dataclass(frozen=True)
+class LayerStats:
+    """Per-layer health of the last step, for the step debugger. Arrays are (L,) float64 over
+    all layers in `names`; NaN where a quantity does not apply (no weights, not a ReLU).
+
+    grad_norm: |dW|; update_ratio: |W_after - W_before| / |W_before|; dead_fraction: share of
+    ReLU units that were zero for every sample of the batch; forward_ms / backward_ms.
+    """
+
+    step: int
+    names: tuple
+    grad_norm: np.ndarray
+    update_ratio: np.ndarray
+    dead_fraction: np.ndarray
+    forward_ms: np.ndarray
+    backward_ms: np.ndarray

@@ -155,3 +155,18 @@ def embedding(model, images: np.ndarray, layer: str | int | None = None):
     var = s**2
     ratio = var[:2] / var.sum() if var.sum() > 0 else np.zeros(2)
     return (feats @ vt[:2].T).astype(np.float32), ratio.astype(np.float32)
+
+
+def explain_layer(ratio: float, dead: float) -> str | None:
+    """A one-line diagnosis for a layer whose update ratio is far from 1e-3 or whose ReLU units
+    are mostly dead; None when it looks healthy."""
+    if dead == dead and dead > 0.5:
+        return (f"{dead:.0%} of its units output zero for the whole batch: they no longer learn; "
+                "lower the learning rate or use LeakyReLU")
+    if ratio == ratio and ratio > 1e-2:
+        return (f"weights change by {ratio:.1e} of their size per step (healthy is about 1e-3): "
+                "the learning rate is probably too high")
+    if ratio == ratio and 0 < ratio < 1e-4:
+        return (f"weights change by only {ratio:.1e} of their size per step (healthy is about "
+                "1e-3): the learning rate is probably too low, or the gradient vanishes here")
+    return None

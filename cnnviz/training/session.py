@@ -10,7 +10,7 @@ from collections import deque
 import numpy as np
 
 from cnnviz.backend import get_backend, to_numpy
-from cnnviz.core.layers import Conv2D
+from cnnviz.core.layers import Conv2D, ReLU
 from cnnviz.core.losses import SoftmaxCrossEntropy, softmax
 from cnnviz.core.model import build_model
 from cnnviz.core.optim import make_optimizer, scheduled_lr, scheduled_momentum
@@ -23,6 +23,7 @@ from cnnviz.training.events import (
     EpochMetrics,
     Evaluation,
     FilterSnapshot,
+    LayerStats,
     StepMetrics,
 )
 from cnnviz.training.metrics import confusion_matrix
@@ -56,6 +57,8 @@ class TrainingSession:
         self.dataset = dataset
         self.class_names = tuple(getattr(dataset, "class_names", [str(i) for i in range(10)]))
         self.listeners: list = []
+        # When on, every step also emits LayerStats (costs a copy of the weights per step).
+        self.collect_layer_stats = False
         self.stop_event = threading.Event()
         self._prepare_data()
         self.reset()
@@ -168,6 +171,7 @@ class TrainingSession:
         grad_sq = float(sum((g * g).sum() for _, _, g in model.parameters()))
         if not math.isfinite(grad_sq):
             self._diverge(grad_sq, state)
+        before = self._weights_before() if self.collect_layer_stats else None
         self.optimizer.step()
         acc = float((to_numpy(self.loss_fn.probs.argmax(axis=1)) == y).mean())
         self.step_count += 1
@@ -182,9 +186,35 @@ class TrainingSession:
         s[1] += acc * len(y)
         s[2] += len(y)
         self.emit(metrics)
+        if before is not None:
+            self.emit(self._layer_stats(before))
         if epoch_ended:
             self._end_epoch(self.epoch - 1)
         return metrics
+
+    def _weights_before(self) -> dict:
+        """Copies of each layer's "W" before the update (on the device)."""
+        self.model.profile = True
+        return {i: layer.params["W"].copy() for i, layer in enumerate(self.model.layers)
+                if "W" in layer.params}
+
+    def _layer_stats(self, before: dict) -> LayerStats:
+        model = self.model
+        xp = self.backend.xp
+        n = len(model.layers)
+        stats = np.full((3, n), np.nan)
+        for i, layer in enumerate(model.layers):
+            if i in before:
+                w, old = layer.params["W"], before[i]
+                stats[0, i] = float(xp.linalg.norm(layer.grads["W"]))
+                stats[1, i] = float(xp.linalg.norm(w - old)) / max(float(xp.linalg.norm(old)),
+                                                                    1e-12)
+            if isinstance(layer, ReLU) and layer._cache is not None:
+                alive = (layer._cache > 0).any(axis=0)
+                stats[2, i] = 1.0 - float(alive.mean())
+        ms = np.array([model.timings[name] for name in model.names], dtype=np.float64)
+        return LayerStats(self.step_count, tuple(model.names), stats[0], stats[1], stats[2],
+                          ms[:, 0], ms[:, 1])
 
     def _diverge(self, value: float, state: dict):
         # Undo what the failed forward pass changed: batch position, dropout RNG, BN statistics.
