@@ -1,0 +1,105 @@
+"""A scrub-able record of a run: filters, the chosen digit's activations and the confusion
+matrix at regular steps, each with a checkpoint on disk to branch from. Memory is bounded."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cnnviz.training.events import ActivationSnapshot, Evaluation, FilterSnapshot
+
+
+@dataclass(frozen=True)
+class Moment:
+    """One recorded step. confusion: (K, K) int64 or None; checkpoint: path of its weights."""
+
+    step: int
+    epoch: int
+    filters: FilterSnapshot
+    activations: ActivationSnapshot | None
+    confusion: np.ndarray | None
+    checkpoint: Path
+
+    @property
+    def nbytes(self) -> int:
+        arrays = list(self.filters.filters.values())
+        if self.activations is not None:
+            arrays += [m for _, m in self.activations.maps] + [self.activations.image]
+        if self.confusion is not None:
+            arrays.append(self.confusion)
+        return sum(a.nbytes for a in arrays)
+
+
+class Timeline:
+    """Moments every `every` steps, kept under `max_mb` of memory (arrays held) by thinning:
+    when over budget, every second moment (not the first or newest) is dropped along with its
+    checkpoint file, so the record stays spread over the whole run.
+
+    `folder` holds the checkpoints (a private temporary folder by default, removed by close()).
+    """
+
+    def __init__(self, every: int = 200, max_mb: float = 64.0, folder=None):
+        self.every, self.max_bytes = int(every), int(max_mb * 2**20)
+        self._own_folder = folder is None
+        self.folder = Path(folder or tempfile.mkdtemp(prefix="cnnviz-timeline-"))
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.moments: list[Moment] = []
+
+    @property
+    def nbytes(self) -> int:
+        return sum(m.nbytes for m in self.moments)
+
+    def due(self, step: int) -> bool:
+        """Whether `step` should be recorded."""
+        return step % self.every == 0 and (not self.moments or self.moments[-1].step != step)
+
+    def record(self, session, activations=None, evaluation: Evaluation | None = None) -> Moment:
+        """Snapshot `session` now (its filters, the given activations and confusion matrix)."""
+        path = self.folder / f"step-{session.step_count:08d}.npz"
+        session.save(path)
+        moment = Moment(session.step_count, session.epoch, session.filters(), activations,
+                        None if evaluation is None else evaluation.confusion.copy(), path)
+        self.moments = [m for m in self.moments if m.step != moment.step] + [moment]
+        self._thin()
+        return moment
+
+    def _thin(self):
+        while self.nbytes > self.max_bytes and len(self.moments) > 2:
+            keep = self.moments[::2]
+            if keep[-1] is not self.moments[-1]:
+                keep.append(self.moments[-1])
+            if len(keep) == len(self.moments):  # two or three left: drop the middle
+                keep = [self.moments[0], self.moments[-1]]
+            for m in set(map(id, self.moments)) - set(map(id, keep)):
+                gone = next(x for x in self.moments if id(x) == m)
+                gone.checkpoint.unlink(missing_ok=True)
+            self.moments = keep
+
+    def at(self, step: int) -> Moment:
+        """The latest moment at or before `step` (the first one when `step` precedes all)."""
+        if not self.moments:
+            raise LookupError("the timeline is empty: train a few steps first")
+        before = [m for m in self.moments if m.step <= step]
+        return before[-1] if before else self.moments[0]
+
+    def branch(self, session, moment: Moment) -> dict:
+        """Restore `moment`'s weights, optimizer state and position into `session`, dropping the
+        later moments; returns the history the session had before (to overlay as old curves)."""
+        old = {k: list(v) for k, v in session.history.items()}
+        session.load(moment.checkpoint)
+        for m in [m for m in self.moments if m.step > moment.step]:
+            m.checkpoint.unlink(missing_ok=True)
+        self.moments = [m for m in self.moments if m.step <= moment.step]
+        return old
+
+    def close(self):
+        """Delete the checkpoints (and the folder, when the timeline made it)."""
+        for m in self.moments:
+            m.checkpoint.unlink(missing_ok=True)
+        self.moments = []
+        if self._own_folder:
+            shutil.rmtree(self.folder, ignore_errors=True)
