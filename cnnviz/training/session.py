@@ -142,6 +142,13 @@ class TrainingSession:
                 raise ValueError(f"momentum must be in [0, 1), got {momentum}")
             self.config.momentum = float(momentum)
 
+    def set_backend(self, name) -> None:
+        """Move the model and optimizer state to another backend between steps."""
+        self.backend = get_backend(name)
+        self.config.backend = self.backend.name
+        self.model.to(self.backend)
+        self.optimizer.to(self.backend)
+
     # -- training ---------------------------------------------------------------------------
 
     def emit(self, event):
@@ -150,6 +157,10 @@ class TrainingSession:
 
     def step(self) -> StepMetrics:
         """Train on one batch. Raises DivergenceError (weights untouched) on a non-finite loss."""
+        with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported, not warned
+            return self._step()
+
+    def _step(self) -> StepMetrics:
         model, backend = self.model, self.backend
         if self.position == 0:
             self._epoch_start = time.perf_counter()

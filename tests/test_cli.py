@@ -1,0 +1,105 @@
+"""The command line: train/evaluate/bench/summary, JSON output, and one-line errors."""
+
+import json
+
+import pytest
+
+from cnnviz.cli import main
+from cnnviz.data.idx import write_idx
+from cnnviz.data.synthetic import synthetic_images
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    tx, ty = synthetic_images(400, 0)
+    sx, sy = synthetic_images(100, 1)
+    write_idx(folder / "train-images-idx3-ubyte.gz", tx)
+    write_idx(folder / "train-labels-idx1-ubyte.gz", ty)
+    write_idx(folder / "t10k-images-idx3-ubyte", sx)
+    write_idx(folder / "t10k-labels-idx1-ubyte", sy)
+    return folder
+
+
+def last_json(out: str) -> dict:
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_train_json_save_evaluate_and_resume(data_dir, tmp_path, capsys):
+    ck = tmp_path / "run.npz"
+    args = ["train", "--arch", "lenet5", "--data", str(data_dir), "--epochs", "3",
+            "--batch-size", "32", "--val-size", "40", "--json", "--save", str(ck)]
+    assert main(args) == 0
+    r = last_json(capsys.readouterr().out)
+    for key in ("test_accuracy", "test_loss", "epochs", "seconds", "images_per_second",
+                "peak_memory_mb"):
+        assert key in r
+    assert r["epochs"] == 3 and r["test_accuracy"] > 0.5
+    assert main(["evaluate", "--load", str(ck), "--data", str(data_dir), "--json"]) == 0
+    ev = last_json(capsys.readouterr().out)
+    assert ev["test_accuracy"] == pytest.approx(r["test_accuracy"])
+    assert sum(map(sum, ev["confusion"])) == ev["count"] == 100
+    assert main(["train", "--resume", str(ck), "--epochs", "4", "--data", str(data_dir),
+                 "--json"]) == 0
+    assert last_json(capsys.readouterr().out)["epochs"] == 4
+
+
+def test_evaluate_prints_a_confusion_table(data_dir, tmp_path, capsys):
+    ck = tmp_path / "c.npz"
+    main(["train", "--arch", "mlp", "--data", str(data_dir), "--epochs", "1", "--save", str(ck)])
+    capsys.readouterr()
+    assert main(["evaluate", "--load", str(ck), "--data", str(data_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "test accuracy" in out and "confusion matrix" in out
+
+
+def test_bench_reports_throughput_and_layers(capsys):
+    assert main(["bench", "--arch", "lenet5", "--steps", "3", "--warmup", "1", "--json"]) == 0
+    r = last_json(capsys.readouterr().out)
+    assert r["images_per_second"] > 0
+    assert set(r["layers"]["0.Conv2D"]) == {"forward_ms", "backward_ms"}
+
+
+def test_summary_table(capsys):
+    assert main(["summary", "--arch", "cnn-bn"]) == 0
+    out = capsys.readouterr().out
+    assert "(32, 28, 28)" in out and "421,834" in out
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["evaluate", "--load", "missing.npz"], "no such checkpoint"),
+    (["train", "--data", "/nonexistent-folder"], "nonexistent-folder"),
+    (["train", "--lr", "-1", "--data", "."], "learning rate"),
+])
+def test_errors_are_one_line_without_traceback(args, needle, capsys):
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err
+    assert err.startswith("cnnviz ")
+
+
+def test_bad_spec_file_names_the_layer(tmp_path, capsys):
+    spec = tmp_path / "bad.json"
+    spec.write_text(json.dumps([{"type": "Flatten"}, {"type": "Dense", "in_features": 100,
+                                                       "out_features": 10}]))
+    assert main(["summary", "--spec", str(spec)]) == 1
+    err = capsys.readouterr().err
+    assert "layer 1 (Dense)" in err and "784" in err
+    spec.write_text("[{")
+    assert main(["summary", "--spec", str(spec)]) == 1
+    assert "not valid JSON" in capsys.readouterr().err
+
+
+def test_bad_flag_exits_with_usage(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--optimizer", "adamw"])
+    assert info.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_divergence_exits_with_advice(data_dir, capsys):
+    assert main(["train", "--arch", "mlp", "--data", str(data_dir), "--optimizer", "sgd",
+                 "--lr", "1e30", "--schedule", "constant"]) == 1
+    err = capsys.readouterr().err
+    assert "diverged at step" in err and "Lower the learning rate" in err
