@@ -100,3 +100,54 @@ class LayerStats:
     dead_fraction: np.ndarray
     forward_ms: np.ndarray
     backward_ms: np.ndarray
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """Where the network looks for one image and class: maps (H, W) float32 over the input.
+
+    saliency: |d score / d input| in [0, 1]; grad_cam: Grad-CAM of `layer` in [0, 1];
+    occlusion: drop in the class probability when each area is greyed out (can be negative).
+    """
+
+    step: int
+    image: np.ndarray
+    target: int
+    layer: str
+    saliency: np.ndarray
+    grad_cam: np.ndarray
+    occlusion: np.ndarray
+    probs: np.ndarray
+    label: int | None = None
+
+
+@dataclass(frozen=True)
+class TopActivations:
+    """The test digits that drive each channel of `layer` hardest.
+
+    indices: (C, k) int64 test-set indices, best first; scores: (C, k) float32 (the channel's
+    maximum); maps: (C, k, h, w) float32 that channel's map for each of those digits.
+    """
+
+    step: int
+    layer: str
+    indices: np.ndarray
+    scores: np.ndarray
+    maps: np.ndarray
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Embedding:
+    """Test digits' penultimate-layer outputs projected to 2-D by PCA.
+
+    coords: (N, 2) float32; labels, predictions, indices: (N,) int64; explained: (2,) float32.
+    """
+
+    step: int
+    layer: str
+    coords: np.ndarray
+    labels: np.ndarray
+    predictions: np.ndarray
+    indices: np.ndarray
+    explained: np.ndarray

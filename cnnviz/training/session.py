@@ -16,15 +16,19 @@ from cnnviz.core.model import build_model
 from cnnviz.core.optim import make_optimizer, scheduled_lr, scheduled_momentum
 from cnnviz.core.presets import preset
 from cnnviz.data.loader import BatchIterator, normalize, split_validation
+from cnnviz.training import inspect
 from cnnviz.training.config import TrainConfig
 from cnnviz.training.events import (
     ActivationSnapshot,
+    Attribution,
     Diverged,
+    Embedding,
     EpochMetrics,
     Evaluation,
     FilterSnapshot,
     LayerStats,
     StepMetrics,
+    TopActivations,
 )
 from cnnviz.training.metrics import confusion_matrix
 
@@ -292,21 +296,68 @@ class TrainingSession:
     def model_classes(self) -> int:
         return self.model.summary()[-1]["output_shape"][0]
 
+    def _input(self, image) -> tuple[np.ndarray, int | None]:
+        """(x (1, 1, H, W) normalised, label or None) for a test index or an (H, W) image
+        (uint8 0..255, or float in [0, 1])."""
+        if isinstance(image, (int, np.integer)):
+            return self.splits["test"][0][image : image + 1], int(self.splits["test"][1][image])
+        img = np.asarray(image)
+        if img.dtype != np.uint8:
+            img = np.clip(np.asarray(img, np.float32), 0, 1)
+        return normalize(img[None]), None
+
     def activations(self, image, label: int | None = None) -> ActivationSnapshot:
         """One image through every layer. image: (H, W) uint8 / [0, 1] float, or an int index
         into the test set."""
-        if isinstance(image, (int, np.integer)):
-            label = int(self.splits["test"][1][image])
-            x = self.splits["test"][0][image : image + 1]
-        else:
-            img = np.asarray(image, np.float32)
-            x = normalize(img[None] if img.max() > 1 else img[None] * 255)
+        x, known = self._input(image)
+        label = known if label is None else label
         outputs = self.model.record(self.backend.to_device(x))
         maps = [(name, to_numpy(out[0]).astype(np.float32)) for name, out in outputs]
         probs = to_numpy(softmax(outputs[-1][1]))[0]
         snap = ActivationSnapshot(self.step_count, x[0, 0].copy(), maps, probs, label)
         self.emit(snap)
         return snap
+
+    def conv_layers(self) -> list[str]:
+        """Names of the layers whose output is a stack of maps (C, H, W)."""
+        return [r["name"] for r in self.model.summary() if len(r["output_shape"]) == 3]
+
+    def attribution(self, image, target: int | None = None, layer: str | None = None,
+                    ) -> Attribution:
+        """Saliency, Grad-CAM (of `layer`, default the last conv-shaped layer) and occlusion
+        for a test index or a drawn image, for class `target` (default: the predicted one)."""
+        x, label = self._input(image)
+        xd = self.backend.to_device(x)
+        probs = to_numpy(softmax(self.model.forward(xd, False)))[0]
+        target = int(probs.argmax()) if target is None else int(target)
+        layer = layer or self.conv_layers()[-1]
+        ev = Attribution(self.step_count, x[0, 0].copy(), target, layer,
+                         inspect.saliency(self.model, xd, target),
+                         inspect.grad_cam(self.model, xd, target, layer),
+                         inspect.occlusion(self.model, xd, target), probs, label)
+        self.emit(ev)
+        return ev
+
+    def top_activations(self, layer: str, k: int = 9) -> TopActivations:
+        """The k test digits that drive each channel of `layer` hardest, in one pass."""
+        t0 = time.perf_counter()
+        idx, scores, maps = inspect.top_activations(self.model, self.splits["test"][0], layer, k)
+        ev = TopActivations(self.step_count, layer, idx, scores, maps, time.perf_counter() - t0)
+        self.emit(ev)
+        return ev
+
+    def embedding(self, n: int = 2000) -> Embedding:
+        """PCA of the penultimate layer's outputs for the first n test digits."""
+        x, y = self.splits["test"]
+        x, y = x[:n], y[:n]
+        layer = self.model.names[-2]
+        coords, explained = inspect.embedding(self.model, x, layer)
+        preds = np.concatenate([o.argmax(axis=1) for _, o in
+                                inspect.layer_outputs(self.model, x, len(self.model.names) - 1)])
+        ev = Embedding(self.step_count, layer, coords, y.copy(), preds.astype(np.int64),
+                       np.arange(len(y)), explained)
+        self.emit(ev)
+        return ev
 
     def filters(self) -> FilterSnapshot:
         """Every conv layer's kernels as numpy copies."""

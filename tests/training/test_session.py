@@ -158,3 +158,20 @@ def test_real_mnist_short_run_is_well_above_chance():
     s.run()
     ev = s.evaluate("test")
     assert ev.accuracy > 0.75, ev.accuracy  # chance is 0.10
+
+
+def test_inspection_events_have_the_documented_shapes():
+    s = make_session()
+    s.run_epoch()
+    att = s.attribution(5)
+    assert att.layer == "3.MaxPool2D" and att.target == int(att.probs.argmax())
+    assert att.saliency.shape == att.grad_cam.shape == att.occlusion.shape == (28, 28)
+    assert att.label == int(s.splits["test"][1][5])
+    assert s.attribution(np.zeros((28, 28)), target=2, layer="0.Conv2D").target == 2
+    top = s.top_activations("2.ReLU", k=4)
+    assert top.indices.shape == (4, 4) and top.maps.shape == (4, 4, 28, 28)
+    assert np.all(np.diff(top.scores, axis=1) <= 0)
+    emb = s.embedding(50)
+    assert emb.coords.shape == (50, 2) and emb.layer == "7.Dropout"
+    assert np.array_equal(emb.labels, s.splits["test"][1][:50])
+    assert np.array_equal(emb.predictions, s.evaluate("test", limit=50).predictions)
