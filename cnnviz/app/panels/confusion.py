@@ -1,0 +1,601 @@
+"""The confusion matrix of the latest evaluation, and a gallery of the digits in a cell."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui, QtWidgets
+from PySide6.QtCore import Signal
+
+from cnnviz.app.panels.colormaps import ACCENT, greys, image_item, sequential, text_is_dark
+from cnnviz.training.events import Evaluation
+
+__all__ = ["ConfusionPanel", "GalleryView", "PAGE_SIZE"]
+
+PAGE_SIZE = 100
+LOG_COUNTS, ROW_PERCENT = "log counts", "row %"
+MOST, LEAST, BY_INDEX = "most sure", "least sure", "by index"
+GALLERY_MIN_WIDTH = 150
+CACHE = QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache
+
+
+def _outline(item: pg.PlotCurveItem, x0: float, y0: float, x1: float, y1: float) -> None:
+    item.setData([x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0])
+
+
+class GalleryView(QtWidgets.QScrollArea):
+    """A scrollable grid of digit thumbnails (one ImageItem mosaic) with "#index" and a
+    percentage under each. Calls `on_choose(position)` when a thumbnail is clicked and
+    `on_hover(position)` when the mouse is over one (positions within the shown page)."""
+
+    SRC = 28  # thumbnail size in image pixels
+    GAP = 4  # horizontal gap, image pixels
+    LABEL = 18  # label band under a thumbnail, image pixels
+    MIN_PX = 44  # smallest on-screen cell width
+
+    def __init__(self, on_choose, on_hover, parent=None):
+        super().__init__(parent)
+        self._on_choose, self._on_hover = on_choose, on_hover
+        self._thumbs = np.zeros((0, self.SRC, self.SRC), np.float32)
+        self._labels: list[str] = []
+        self._cols = 1
+        self._selected: int | None = None
+        self.setWidgetResizable(True)
+        self.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.view = pg.GraphicsView()
+        self.view.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.view.setVerticalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.vb = pg.ViewBox(lockAspect=True, invertY=True, enableMouse=False,
+                             enableMenu=False, defaultPadding=0)
+        self.view.setCentralItem(self.vb)
+        self.image = image_item(greys())
+        self.vb.addItem(self.image)
+        self.outline = pg.PlotCurveItem(pen=pg.mkPen(ACCENT, width=2))
+        self.vb.addItem(self.outline)
+        font = QtGui.QFont()
+        font.setPointSizeF(7.5)
+        self.texts = []
+        for _ in range(PAGE_SIZE):
+            t = pg.TextItem(color=pg.getConfigOption("foreground"), anchor=(0.5, 0))
+            t.textItem.setCacheMode(CACHE)
+            t.setFont(font)
+            t.setVisible(False)
+            self.vb.addItem(t)
+            self.texts.append(t)
+        self._text_state: list = [None] * PAGE_SIZE
+        self.setWidget(self.view)
+        palette = self.viewport().palette()  # below the thumbnails: the plots' background
+        palette.setColor(QtGui.QPalette.ColorRole.Window,
+                         pg.mkColor(pg.getConfigOption("background")))
+        self.viewport().setPalette(palette)
+        self.viewport().setAutoFillBackground(True)
+        self.view.scene().sigMouseClicked.connect(self._clicked)
+        self.view.scene().sigMouseMoved.connect(self._moved)
+
+    def set_items(self, thumbs: np.ndarray, labels: list[str], selected: int | None) -> None:
+        """thumbs: (n, 28, 28) grey values 0..255 (n <= PAGE_SIZE); labels: one per thumb."""
+        self._thumbs = np.asarray(thumbs, np.float32)
+        self._labels = list(labels)
+        self._selected = selected
+        self._layout()
+
+    def select(self, position: int | None) -> None:
+        self._selected = position
+        self._draw_outline()
+
+    def resizeEvent(self, ev):
+        super().resizeEvent(ev)
+        self._layout()
+
+    def _cell(self):
+        return self.SRC + self.GAP, self.SRC + self.LABEL
+
+    def _layout(self):
+        n = len(self._thumbs)
+        cw, ch = self._cell()
+        avail = max(self.viewport().width(), cw)
+        cols = max(1, avail // self.MIN_PX)
+        self._cols = cols
+        rows = max(1, math.ceil(n / cols))
+        scale = avail / (cols * cw)
+        image = np.full((rows * ch, cols * cw), np.nan, np.float32)
+        font_px = 10
+        for i in range(n):
+            r, c = divmod(i, cols)
+            x, y = c * cw + self.GAP // 2, r * ch
+            image[y : y + self.SRC, x : x + self.SRC] = self._thumbs[i]
+            t = self.texts[i]
+            state = (self._labels[i], x, y)
+            if self._text_state[i] != state:  # TextItem updates are slow: only changes
+                self._text_state[i] = state
+                t.setText(self._labels[i])
+                t.setPos(x + self.SRC / 2, y + self.SRC)
+                t.setVisible(True)
+            font_px = t.textItem.boundingRect().height()
+        for i in range(n, len(self.texts)):
+            if self._text_state[i] is not None:
+                self._text_state[i] = None
+                self.texts[i].setVisible(False)
+        self.image.setImage(image, autoLevels=False, levels=(0, 255))
+        width = cols * cw
+        height_px = max(int(rows * ch * scale), int(font_px * 2))
+        self.view.setFixedHeight(height_px + 2)
+        self.vb.setRange(QtCore.QRectF(0, 0, width, rows * ch), padding=0)
+        self._draw_outline()
+
+    def _draw_outline(self):
+        i = self._selected
+        if i is None or i >= len(self._thumbs):
+            self.outline.setData([], [])
+            return
+        cw, ch = self._cell()
+        r, c = divmod(i, self._cols)
+        x, y = c * cw + self.GAP // 2, r * ch
+        _outline(self.outline, x - 1, y - 1, x + self.SRC + 1, y + self.SRC + 1)
+
+    def position_at(self, scene_pos) -> int | None:
+        p = self.vb.mapSceneToView(scene_pos)
+        cw, ch = self._cell()
+        if p.x() < 0 or p.y() < 0:
+            return None
+        c, r = int(p.x() // cw), int(p.y() // ch)
+        i = r * self._cols + c
+        if c >= self._cols or i >= len(self._thumbs):
+            return None
+        return i
+
+    def _clicked(self, ev):
+        if ev.button() == QtCore.Qt.MouseButton.LeftButton:
+            i = self.position_at(ev.scenePos())
+            if i is not None:
+                self._on_choose(i)
+
+    def _moved(self, pos):
+        i = self.position_at(pos)
+        if i is not None:
+            self._on_hover(i)
+
+
+class ConfusionPanel(QtWidgets.QWidget):
+    """Rows: true class, columns: predicted class. Counts in each cell, colour on a log scale
+    of the counts (or of the row percentage) so the few errors stand out beside the large
+    diagonal; per-class accuracy on the right, total accuracy in the title.
+
+    Clicking a cell lists its digits in a gallery below (pages of PAGE_SIZE, with test
+    index and the predicted class's probability); clicking a thumbnail emits
+    `sigDigitChosen(index)`. "Refresh" emits `sigRefreshRequested()`.
+    """
+
+    sigDigitChosen = Signal(int)
+    sigRefreshRequested = Signal()
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self._ev: Evaluation | None = None
+        self._images: np.ndarray | None = None
+        self._names: tuple[str, ...] = ()
+        self._k = 0
+        self._texts: list[list[pg.TextItem]] = []
+        self._cell: tuple[int, int] | None = None
+        self._indices = np.zeros(0, np.int64)
+        self._page = 0
+        self._chosen: int | None = None  # position in the gallery list
+        self._order_touched = False
+        self._cmap = sequential()
+
+        # controls
+        self.scale_combo = QtWidgets.QComboBox()
+        self.scale_combo.addItems([LOG_COUNTS, ROW_PERCENT])
+        self.scale_combo.setToolTip(
+            "Cell colours and numbers: counts (colour on a log scale), or the percentage of\n"
+            "each true class predicted as each class (colour also logarithmic)")
+        self.refresh_button = QtWidgets.QPushButton("Refresh")
+        self.refresh_button.setToolTip("Evaluate the model on the test set now")
+        controls = QtWidgets.QHBoxLayout()
+        controls.setContentsMargins(0, 0, 0, 0)
+        label = QtWidgets.QLabel("Show")
+        label.setBuddy(self.scale_combo)
+        controls.addWidget(label)
+        controls.addWidget(self.scale_combo)
+        controls.addStretch(1)
+        controls.addWidget(self.refresh_button)
+
+        # matrix
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setMinimumHeight(140)
+        self.plot = self.graphics.addPlot()
+        self.plot.invertY(True)
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.setMenuEnabled(False)
+        self.plot.hideButtons()
+        self.plot.setDefaultPadding(0.0)
+        self.plot.showAxes(True, showValues=(True, False, True, True))
+        self.plot.setLabel("left", "true")
+        self.plot.setLabel("bottom", "predicted")
+        for side in ("left", "right", "bottom", "top"):
+            self.plot.getAxis(side).setStyle(tickLength=0)
+        self.plot.getAxis("right").setToolTip("Per-class accuracy: correct / all of that class")
+        self.matrix_image = image_item(self._cmap)
+        self.plot.addItem(self.matrix_image)
+        self.selection = pg.PlotCurveItem(pen=pg.mkPen(ACCENT, width=3))
+        self.selection.setZValue(10)
+        self.plot.addItem(self.selection)
+        self._font = QtGui.QFont()
+        self._font.setPixelSize(11)
+        self._text_state: list[list[tuple[str, bool]]] = []
+        self._ticks = None
+        self._make_texts(10)  # the usual 10 classes: made now rather than mid-training
+
+        # gallery
+        self.gallery_box = QtWidgets.QWidget()
+        self.gallery_title = QtWidgets.QLabel()
+        self.gallery_title.setWordWrap(True)
+        self.gallery_title.setToolTip("The digits in the selected cell; click one to inspect it")
+        self.order_combo = QtWidgets.QComboBox()
+        self.order_combo.addItems([MOST, LEAST, BY_INDEX])
+        self.order_combo.setSizeAdjustPolicy(
+            QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.order_combo.setMinimumContentsLength(9)
+        self.order_combo.setToolTip(
+            "Order of the thumbnails: by the probability the network gave its prediction\n"
+            "(most sure first, least sure first), or by test index")
+        self.prev_button = QtWidgets.QToolButton()
+        self.prev_button.setText("◀")
+        self.prev_button.setToolTip("Previous page")
+        self.next_button = QtWidgets.QToolButton()
+        self.next_button.setText("▶")
+        self.next_button.setToolTip("Next page")
+        self.page_label = QtWidgets.QLabel()
+        self.close_button = QtWidgets.QToolButton()
+        self.close_button.setText("✕")
+        self.close_button.setToolTip("Close the gallery")
+        header = QtWidgets.QHBoxLayout()
+        header.setContentsMargins(0, 0, 0, 0)
+        header.addWidget(self.gallery_title, 1)
+        header.addWidget(self.close_button)
+        paging = QtWidgets.QHBoxLayout()
+        paging.setContentsMargins(0, 0, 0, 0)
+        paging.addWidget(self.order_combo, 1)
+        paging.addWidget(self.prev_button)
+        paging.addWidget(self.page_label)
+        paging.addWidget(self.next_button)
+        self.gallery = GalleryView(self._on_thumb_clicked, self._on_thumb_hover)
+        self.gallery.setMinimumHeight(50)
+        box = QtWidgets.QVBoxLayout(self.gallery_box)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.addLayout(header)
+        box.addLayout(paging)
+        box.addWidget(self.gallery, 1)
+        self.gallery_box.setVisible(False)
+
+        self.splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        self.splitter.addWidget(self.graphics)
+        self.splitter.addWidget(self.gallery_box)
+        self.splitter.setChildrenCollapsible(False)
+
+        self.title = QtWidgets.QLabel("No evaluation yet: press Refresh.")
+        self.title.setWordWrap(True)
+        font = self.title.font()
+        font.setBold(True)
+        self.title.setFont(font)
+        self.title.setToolTip("Accuracy of the latest evaluation; rows: true class, "
+                              "columns: predicted class")
+        self.status = QtWidgets.QLabel("Click a cell to see its digits.")
+        self.status.setToolTip("What is under the mouse")
+
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(controls)
+        layout.addWidget(self.title)
+        layout.addWidget(self.splitter, 1)
+        layout.addWidget(self.status)
+
+        self.refresh_button.clicked.connect(self.sigRefreshRequested)
+        self.scale_combo.currentIndexChanged.connect(self._on_scale_changed)
+        self.order_combo.activated.connect(self._on_order_activated)
+        self.prev_button.clicked.connect(self._on_prev)
+        self.next_button.clicked.connect(self._on_next)
+        self.close_button.clicked.connect(self._on_close)
+        self.plot.getViewBox().sigResized.connect(self._fit_font)
+        self.graphics.scene().sigMouseClicked.connect(self._on_matrix_clicked)
+        self.graphics.scene().sigMouseMoved.connect(self._on_matrix_hover)
+
+    # -- public ---------------------------------------------------------------------------
+
+    def set_evaluation(self, ev: Evaluation, images: np.ndarray | None,
+                       class_names: tuple[str, ...]) -> None:
+        """Show `ev`; images: (N, 28, 28) uint8 of the evaluated split, in ev.labels order."""
+        self._ev = ev
+        self._images = None if images is None else np.asarray(images)
+        k = int(np.shape(ev.confusion)[0])
+        names = tuple(class_names)
+        self._names = names if len(names) == k else tuple(str(i) for i in range(k))
+        if k != self._k:
+            self._make_texts(k)
+            self._cell = None if self._cell is None or max(self._cell) >= k else self._cell
+        self._draw_matrix()
+        if self._cell is not None:
+            self._fill_gallery(keep_page=True)
+
+    def select_cell(self, true_class: int, pred_class: int) -> None:
+        """Open the gallery of the digits of class `true_class` predicted as `pred_class`."""
+        if self._ev is None:
+            raise RuntimeError("no evaluation yet")
+        if not (0 <= true_class < self._k and 0 <= pred_class < self._k):
+            raise IndexError(f"cell ({true_class}, {pred_class}) outside {self._k}x{self._k}")
+        self._cell = (int(true_class), int(pred_class))
+        if not self._order_touched:
+            self.order_combo.setCurrentText(MOST if true_class != pred_class else LEAST)
+        self._chosen = None
+        self._fill_gallery(keep_page=False)
+        self.status.setText("Click a thumbnail to inspect that digit.")
+
+    def selected_cell(self) -> tuple[int, int] | None:
+        return self._cell
+
+    def gallery_indices(self) -> list[int]:
+        """Every test index in the selected cell, in gallery order (not only this page)."""
+        return [int(i) for i in self._indices]
+
+    def choose_gallery_item(self, i: int) -> None:
+        """Choose the i-th digit of the gallery list (as clicking it): shows its page,
+        highlights it and emits sigDigitChosen(test index)."""
+        if not 0 <= i < len(self._indices):
+            raise IndexError(f"gallery has {len(self._indices)} digits, not item {i}")
+        self._chosen = int(i)
+        if i // PAGE_SIZE != self._page:
+            self._page = i // PAGE_SIZE
+            self._show_page()
+        self.gallery.select(i - self._page * PAGE_SIZE)
+        idx = int(self._indices[i])
+        self.status.setText(self._describe_digit(idx))
+        self.sigDigitChosen.emit(idx)
+
+    def cell_texts(self) -> list[list[str]]:
+        """The texts shown in the matrix cells, [true][pred] (empty before an evaluation)."""
+        if self._ev is None:
+            return []
+        return [[t.textItem.toPlainText() for t in row] for row in self._texts]
+
+    def page(self) -> tuple[int, int]:
+        """(current page, number of pages) of the gallery, 0-based."""
+        return self._page, max(1, math.ceil(len(self._indices) / PAGE_SIZE))
+
+    def set_page(self, page: int) -> None:
+        self._page = int(np.clip(page, 0, self.page()[1] - 1))
+        self._show_page()
+
+    # -- matrix ---------------------------------------------------------------------------
+
+    def _make_texts(self, k: int):
+        for row in self._texts:
+            for t in row:
+                self.plot.removeItem(t)
+        self._texts = []
+        for r in range(k):
+            row = []
+            for c in range(k):
+                t = pg.TextItem("", anchor=(0.5, 0.5))
+                t.textItem.setCacheMode(CACHE)  # repaints blit a pixmap: ~2x faster
+                t.setFont(self._font)
+                t.setPos(c, r)
+                self.plot.addItem(t)
+                row.append(t)
+            self._texts.append(row)
+        self._text_state = [[("", False)] * k for _ in range(k)]
+        self._k = k
+        self.matrix_image.setRect(QtCore.QRectF(-0.5, -0.5, k, k))
+        self.plot.setRange(xRange=(-0.5, k - 0.5), yRange=(-0.5, k - 0.5), padding=0)
+
+    def _draw_matrix(self):
+        ev, k = self._ev, self._k
+        cm = np.asarray(ev.confusion, np.int64)
+        rows = cm.sum(axis=1)
+        frac = cm / np.maximum(rows, 1)[:, None]
+        percent = self.scale_combo.currentText() == ROW_PERCENT
+        if percent:
+            values = np.log1p(1000 * frac) / np.log1p(1000)
+        else:
+            values = np.log1p(cm) / np.log1p(max(int(cm.max()), 1))
+        self.matrix_image.setImage(values.astype(np.float32), autoLevels=False, levels=(0, 1))
+        self.matrix_image.setRect(QtCore.QRectF(-0.5, -0.5, k, k))
+        dark = text_is_dark(self._cmap, values)
+        for r in range(k):
+            for c in range(k):
+                n = int(cm[r, c])
+                if n == 0:
+                    text = ""
+                elif percent:
+                    p = 100 * frac[r, c]
+                    text = f"{p:.0f}" if p >= 9.95 else f"{p:.1f}"
+                else:
+                    text = str(n)
+                # only touch items that change: each update of a TextItem costs
+                state = (text, bool(dark[r, c]))
+                if self._text_state[r][c] != state:
+                    self._text_state[r][c] = state
+                    t = self._texts[r][c]
+                    t.setText(text)
+                    t.setColor("#000000" if state[1] else "#ffffff")
+        self._fit_font()
+        if all(len(n) <= 3 for n in self._names):
+            left = bottom = list(enumerate(self._names))
+        else:  # long names (Fashion-MNIST): numbered rows, numbers under the columns
+            left = [(i, f"{i} {n if len(n) <= 6 else n[:5] + '…'}")
+                    for i, n in enumerate(self._names)]
+            bottom = [(i, str(i)) for i in range(k)]
+        acc = [(i, f"{cm[i, i] / rows[i]:.0%}" if rows[i] else "–") for i in range(k)]
+        if (left, bottom, acc) != self._ticks:
+            self._ticks = (left, bottom, acc)
+            self.plot.getAxis("left").setTicks([left, []])
+            self.plot.getAxis("bottom").setTicks([bottom, []])
+            self.plot.getAxis("right").setTicks([acc, []])
+        n = int(cm.sum())
+        self.title.setText(f"{ev.split} set: {ev.accuracy:.1%} correct of {n} digits "
+                           f"(step {ev.step}); right: accuracy per class")
+        self._draw_selection()
+
+    def _fit_font(self):
+        """Cell numbers as large as the cells allow (6 to 13 px)."""
+        if not self._k:
+            return
+        rect = self.plot.getViewBox().rect()
+        cw, ch = rect.width() / self._k, rect.height() / self._k
+        chars = max([len(text) for row in self._text_state for text, _ in row] + [1])
+        px = int(np.clip(min(ch * 0.6, cw * 0.92 / (0.62 * chars)), 6, 13))
+        if px != self._font.pixelSize():
+            self._font.setPixelSize(px)
+            for row in self._texts:
+                for t in row:
+                    t.setFont(self._font)
+
+    def _draw_selection(self):
+        if self._cell is None:
+            self.selection.setData([], [])
+        else:
+            r, c = self._cell
+            _outline(self.selection, c - 0.5, r - 0.5, c + 0.5, r + 0.5)
+
+    def _cell_at(self, scene_pos):
+        vb = self.plot.getViewBox()
+        if self._ev is None or not vb.sceneBoundingRect().contains(scene_pos):
+            return None
+        p = vb.mapSceneToView(scene_pos)
+        r, c = int(round(p.y())), int(round(p.x()))
+        if 0 <= r < self._k and 0 <= c < self._k:
+            return r, c
+        return None
+
+    def _on_matrix_clicked(self, ev):
+        if ev.button() != QtCore.Qt.MouseButton.LeftButton:
+            return
+        cell = self._cell_at(ev.scenePos())
+        if cell is not None:
+            self.select_cell(*cell)
+
+    def _on_matrix_hover(self, pos):
+        cell = self._cell_at(pos)
+        if cell is None:
+            return
+        r, c = cell
+        cm = self._ev.confusion
+        n, total = int(cm[r, c]), int(cm[r].sum())
+        share = f" ({n / total:.1%} of true {self._names[r]})" if total else ""
+        self.status.setText(f"true {self._names[r]} → predicted {self._names[c]}: "
+                            f"{n} digit{'s' if n != 1 else ''}{share}")
+
+    def _on_scale_changed(self, _i: int):
+        if self._ev is not None:
+            self._draw_matrix()
+
+    # -- gallery --------------------------------------------------------------------------
+
+    def _fill_gallery(self, keep_page: bool):
+        ev = self._ev
+        t, p = self._cell
+        labels, preds = np.asarray(ev.labels), np.asarray(ev.predictions)
+        idx = np.flatnonzero((labels == t) & (preds == p))
+        conf = self._confidence(idx)
+        order = self.order_combo.currentText()
+        if order == MOST:
+            idx = idx[np.argsort(-conf, kind="stable")]
+        elif order == LEAST:
+            idx = idx[np.argsort(conf, kind="stable")]
+        self._indices = idx.astype(np.int64)
+        pages = self.page()[1]
+        self._page = min(self._page, pages - 1) if keep_page else 0
+        if not keep_page:
+            self._chosen = None
+        n = len(idx)
+        self.gallery_title.setText(
+            f"true {self._names[t]} → pred {self._names[p]}: {n} digit{'s' if n != 1 else ''}")
+        self._draw_selection()
+        if not self.gallery_box.isVisible():
+            self.gallery_box.setVisible(True)
+            self._arrange(force=True)
+        self._show_page()
+
+    def _confidence(self, idx: np.ndarray) -> np.ndarray:
+        ev = self._ev
+        probs = np.asarray(ev.probs)
+        if probs.ndim != 2 or len(idx) == 0:
+            return np.zeros(len(idx))
+        return probs[idx, np.asarray(ev.predictions)[idx]]
+
+    def _show_page(self):
+        page, pages = self.page()
+        sel = self._indices[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
+        conf = self._confidence(sel)
+        imgs = self._images
+        if imgs is not None and len(imgs) == len(self._ev.labels) and len(sel):
+            thumbs = imgs[sel].astype(np.float32)
+        else:
+            thumbs = np.zeros((len(sel), 28, 28), np.float32)
+        if thumbs.shape[1:] != (28, 28):
+            thumbs = np.zeros((len(sel), 28, 28), np.float32)
+        labels = [f"#{i}\n{c:.0%}" for i, c in zip(sel, conf)]
+        chosen = None
+        if self._chosen is not None and self._chosen // PAGE_SIZE == page:
+            chosen = self._chosen - page * PAGE_SIZE
+        self.gallery.set_items(thumbs, labels, chosen)
+        self.page_label.setText(f"{page + 1}/{pages}")
+        self.prev_button.setEnabled(page > 0)
+        self.next_button.setEnabled(page < pages - 1)
+        self.gallery.verticalScrollBar().setValue(0)
+
+    def _describe_digit(self, idx: int) -> str:
+        ev = self._ev
+        p = int(ev.predictions[idx])
+        conf = float(ev.probs[idx, p]) if np.ndim(ev.probs) == 2 else float("nan")
+        return (f"#{idx}: true {self._names[int(ev.labels[idx])]}, "
+                f"predicted {self._names[p]} ({conf:.0%})")
+
+    def _on_thumb_clicked(self, position: int):
+        self.choose_gallery_item(self._page * PAGE_SIZE + position)
+
+    def _on_thumb_hover(self, position: int):
+        i = self._page * PAGE_SIZE + position
+        if i < len(self._indices):
+            self.status.setText(self._describe_digit(int(self._indices[i])) +
+                                " · click to inspect")
+
+    def _on_order_activated(self, _i: int):
+        self._order_touched = True
+        if self._cell is not None:
+            self._chosen = None
+            self._fill_gallery(keep_page=False)
+
+    def _on_prev(self):
+        self.set_page(self._page - 1)
+
+    def _on_next(self):
+        self.set_page(self._page + 1)
+
+    def _on_close(self):
+        self.gallery_box.setVisible(False)
+        self._cell = None
+        self._indices = np.zeros(0, np.int64)
+        self._chosen = None
+        self._draw_selection()
+
+    def _arrange(self, force: bool = False):
+        """Gallery beside the matrix when the panel is wide, below it when it is tall."""
+        wide = self.width() > 1.05 * self.height()
+        orientation = QtCore.Qt.Orientation.Horizontal if wide else QtCore.Qt.Orientation.Vertical
+        if orientation == self.splitter.orientation() and not force:
+            return
+        self.splitter.setOrientation(orientation)
+        if self.gallery_box.isVisible():
+            total = self.splitter.width() if wide else self.splitter.height()
+            total = max(total, 200)
+            second = max(GALLERY_MIN_WIDTH, total * 36 // 100) if wide else total * 42 // 100
+            self.splitter.setSizes([total - second, second])
+
+    def resizeEvent(self, ev):
+        super().resizeEvent(ev)
+        self._arrange()
+
+    def sizeHint(self) -> QtCore.QSize:
+        return QtCore.QSize(520, 440)

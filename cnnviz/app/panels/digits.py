@@ -1,0 +1,449 @@
+"""Choose the digit to inspect: browse the test set, or draw one with the mouse."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtWidgets
+from PySide6.QtCore import Signal
+
+from cnnviz.app.panels.colormaps import (
+    ACCENT,
+    BAD,
+    GOOD,
+    Coalescer,
+    fit_view,
+    greys,
+    image_item,
+    image_view,
+)
+from cnnviz.data.drawing import preprocess_drawing
+
+__all__ = ["DigitsPanel", "CANVAS", "stamp_segment"]
+
+CANVAS = 280  # drawing canvas side, pixels
+EMIT_INTERVAL_MS = 50  # at most ~20 drawings a second go to the network while drawing
+ANY = "any"
+
+
+def stamp_segment(canvas: np.ndarray, p0, p1, radius: float) -> None:
+    """Draw a soft round-brush line from p0 to p1 ((x, y) in pixels) into canvas (H, W) in
+    [0, 1], in place: full ink within radius - soft/2 of the segment, fading linearly over
+    `soft` pixels; overlapping ink keeps the maximum, so strokes never exceed 1."""
+    h, w = canvas.shape
+    (x0, y0), (x1, y1) = p0, p1
+    pad = radius + 2
+    xa, xb = max(0, math.floor(min(x0, x1) - pad)), min(w, math.ceil(max(x0, x1) + pad) + 1)
+    ya, yb = max(0, math.floor(min(y0, y1) - pad)), min(h, math.ceil(max(y0, y1) + pad) + 1)
+    if xa >= xb or ya >= yb:
+        return
+    ys, xs = np.mgrid[ya:yb, xa:xb].astype(np.float32) + 0.5  # pixel centres
+    dx, dy = x1 - x0, y1 - y0
+    length2 = dx * dx + dy * dy
+    t = 0.0 if length2 == 0 else np.clip(((xs - x0) * dx + (ys - y0) * dy) / length2, 0, 1)
+    d = np.hypot(xs - (x0 + t * dx), ys - (y0 + t * dy))
+    soft = max(1.0, 0.4 * radius)
+    ink = np.clip((radius - d) / soft + 0.5, 0.0, 1.0)
+    np.maximum(canvas[ya:yb, xa:xb], ink, out=canvas[ya:yb, xa:xb])
+
+
+class _PadImage(pg.ImageItem):
+    """The drawing canvas: left-button drags and clicks become strokes."""
+
+    def __init__(self, panel: DigitsPanel):
+        super().__init__(axisOrder="row-major")
+        self._panel = panel
+        self.setCursor(QtCore.Qt.CursorShape.CrossCursor)
+
+    def mouseDragEvent(self, ev):
+        if ev.button() != QtCore.Qt.MouseButton.LeftButton:
+            ev.ignore()
+            return
+        ev.accept()
+        if ev.isStart():
+            start = ev.buttonDownPos()
+            self._panel._stroke_begin((start.x(), start.y()))
+        p = ev.pos()
+        self._panel._stroke_to((p.x(), p.y()))
+        if ev.isFinish():
+            self._panel._stroke_end()
+
+    def mouseClickEvent(self, ev):
+        if ev.button() != QtCore.Qt.MouseButton.LeftButton:
+            ev.ignore()
+            return
+        ev.accept()
+        p = ev.pos()
+        self._panel._stroke_begin((p.x(), p.y()))
+        self._panel._stroke_end()
+
+
+class DigitsPanel(QtWidgets.QWidget):
+    """Pick the digit the other panels inspect.
+
+    Browse the test set (index, class filter, Random, Next misclassified after an
+    evaluation), or draw on the pad: white ink on black, as MNIST. While drawing, the
+    canvas goes through `preprocess_drawing` (shown as "network input") at most ~20 times
+    a second. `sigDigitChosen` carries an int test index, or a float32 (28, 28) array in
+    [0, 1] for a drawing. `set_prediction(probs)` shows the network's answer.
+    """
+
+    sigDigitChosen = Signal(object)
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self._images = np.zeros((0, 28, 28), np.uint8)
+        self._labels = np.zeros(0, np.int64)
+        self._names: tuple[str, ...] = ()
+        self._preds: np.ndarray | None = None
+        self._index = 0
+        self._test_title = "test digit"
+        self._source = None  # "test" or "drawing": what the prediction refers to
+        self._rng = np.random.default_rng()
+        self._canvas = np.zeros((CANVAS, CANVAS), np.float32)
+        self._last: tuple[float, float] | None = None
+        self._drawn = np.zeros((28, 28), np.float32)
+        self._dirty = False
+        self._emit_timer = QtCore.QTimer(self)
+        self._emit_timer.setSingleShot(True)
+        self._emit_timer.setInterval(EMIT_INTERVAL_MS)
+        self._emit_timer.timeout.connect(self._emit_drawing)
+        self._pad_redraw = Coalescer(self._show_canvas, 16, self)  # ~60 frames a second
+
+        # prediction
+        self.prediction = QtWidgets.QLabel("predicted: –")
+        font = self.prediction.font()
+        font.setPointSizeF(font.pointSizeF() * 1.3)
+        font.setBold(True)
+        self.prediction.setFont(font)
+        self.prediction.setToolTip("The network's answer for the chosen or drawn digit")
+
+        # browse
+        self.index_spin = QtWidgets.QSpinBox()
+        self.index_spin.setToolTip("Index of the test digit to inspect")
+        self.index_spin.setKeyboardTracking(False)
+        self.class_combo = QtWidgets.QComboBox()
+        self.class_combo.addItem(ANY)
+        self.class_combo.setToolTip(
+            "Only step through, pick at random or find mistakes among digits of this class")
+        self.random_button = QtWidgets.QPushButton("Random")
+        self.random_button.setToolTip("A random test digit (of the chosen class)")
+        self.wrong_button = QtWidgets.QPushButton("Next wrong")
+        self.wrong_button.setToolTip(
+            "The next test digit the network got wrong in the last evaluation\n"
+            "(available after an evaluation)")
+        self.wrong_button.setEnabled(False)
+        browse = QtWidgets.QHBoxLayout()
+        browse.setContentsMargins(0, 0, 0, 0)
+        label = QtWidgets.QLabel("Test #")
+        label.setBuddy(self.index_spin)
+        browse.addWidget(label)
+        browse.addWidget(self.index_spin)
+        label = QtWidgets.QLabel("class")
+        label.setBuddy(self.class_combo)
+        browse.addWidget(label)
+        browse.addWidget(self.class_combo)
+        browse.addWidget(self.random_button)
+        browse.addWidget(self.wrong_button)
+        browse.addStretch(1)
+
+        # images
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setMinimumHeight(150)
+        self.test_plot = image_view("test digit")
+        self.test_image = image_item(greys())
+        self.test_plot.addItem(self.test_image)
+        self.pad_plot = image_view("draw here")
+        self.pad_image = _PadImage(self)
+        self.pad_image.setColorMap(greys())
+        self.pad_plot.addItem(self.pad_image)
+        frame = pg.PlotCurveItem([0, CANVAS, CANVAS, 0, 0], [0, 0, CANVAS, CANVAS, 0],
+                                 pen=pg.mkPen("#808080"))
+        self.pad_plot.addItem(frame)
+        self.seen_plot = image_view("network input")
+        self.seen_image = image_item(greys())
+        self.seen_plot.addItem(self.seen_image)
+        g = self.graphics.ci
+        g.addItem(self.test_plot, 0, 0)
+        g.addItem(self.pad_plot, 0, 1)
+        g.addItem(self.seen_plot, 0, 2)
+        g.layout.setColumnStretchFactor(0, 2)
+        g.layout.setColumnStretchFactor(1, 4)
+        g.layout.setColumnStretchFactor(2, 2)
+
+        # drawing controls
+        self.clear_button = QtWidgets.QPushButton("Clear")
+        self.clear_button.setToolTip("Wipe the drawing pad")
+        self.brush_spin = QtWidgets.QSpinBox()
+        self.brush_spin.setRange(4, 80)
+        self.brush_spin.setValue(24)
+        self.brush_spin.setSuffix(" px")
+        self.brush_spin.setToolTip(
+            f"Brush diameter on the {CANVAS}x{CANVAS} pad (24 px gives MNIST-like strokes)")
+        pad_row = QtWidgets.QHBoxLayout()
+        pad_row.setContentsMargins(0, 0, 0, 0)
+        pad_row.addWidget(self.clear_button)
+        label = QtWidgets.QLabel("Brush")
+        label.setBuddy(self.brush_spin)
+        pad_row.addWidget(label)
+        pad_row.addWidget(self.brush_spin)
+        self.hint = QtWidgets.QLabel("Draw a digit with the left mouse button.")
+        self.hint.setWordWrap(True)
+        pad_row.addWidget(self.hint, 1)
+
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.prediction)
+        layout.addLayout(browse)
+        layout.addWidget(self.graphics, 1)
+        layout.addLayout(pad_row)
+
+        self.index_spin.valueChanged.connect(self._on_spin)
+        self.class_combo.currentIndexChanged.connect(self._on_class_filter)
+        self.random_button.clicked.connect(self._on_random)
+        self.wrong_button.clicked.connect(self._on_next_wrong)
+        self.clear_button.clicked.connect(self.clear_drawing)
+
+        self.pad_image.setImage(self._canvas, autoLevels=False, levels=(0, 1))
+        fit_view(self.pad_plot, CANVAS, CANVAS)
+        self.seen_image.setImage(self._drawn, autoLevels=False, levels=(0, 1))
+        fit_view(self.seen_plot, 28, 28)
+        self._set_enabled(False)
+
+    # -- public ---------------------------------------------------------------------------
+
+    def set_test_set(self, images: np.ndarray, labels: np.ndarray,
+                     class_names: tuple[str, ...]) -> None:
+        """images: (N, 28, 28) uint8; labels: (N,). Shows digit 0 without emitting."""
+        self._images = np.asarray(images)
+        self._labels = np.asarray(labels, np.int64)
+        self._names = tuple(class_names)
+        self._preds = None
+        n = len(self._labels)
+        self.class_combo.blockSignals(True)
+        self.class_combo.clear()
+        self.class_combo.addItem(ANY)
+        self.class_combo.addItems([str(c) for c in self._names])
+        self.class_combo.blockSignals(False)
+        self.index_spin.blockSignals(True)
+        self.index_spin.setRange(0, max(n - 1, 0))
+        self.index_spin.setValue(0)
+        self.index_spin.blockSignals(False)
+        self._set_enabled(n > 0)
+        self._update_wrong_button()
+        if n:
+            self._show_test(0)
+
+    def set_predictions(self, preds: np.ndarray | None) -> None:
+        """The test set's predicted classes (N,) from the latest evaluation, or None."""
+        preds = None if preds is None else np.asarray(preds, np.int64)
+        self._preds = preds if preds is not None and len(preds) == len(self._labels) else None
+        self._update_wrong_button()
+
+    def set_prediction(self, probs: np.ndarray) -> None:
+        """The network's class probabilities (K,) for the chosen/drawn digit."""
+        probs = np.asarray(probs, np.float64).ravel()
+        if probs.size == 0:
+            self.prediction.setText("predicted: –")
+            return
+        top = int(probs.argmax())
+        text = f"predicted: <span style='color:{ACCENT}'>{self._name(top)}</span> " \
+               f"({probs[top]:.0%})"
+        if self._source == "test" and len(self._labels):
+            label = int(self._labels[self._index])
+            colour = GOOD if label == top else BAD
+            text += f" · <span style='color:{colour}'>true {self._name(label)}</span>"
+        self.prediction.setText(text)
+
+    def choose_index(self, i: int) -> None:
+        """Choose test digit i: show it and emit sigDigitChosen(i)."""
+        n = len(self._labels)
+        if not 0 <= i < n:
+            raise IndexError(f"test index {i} outside 0..{n - 1}")
+        self.index_spin.blockSignals(True)
+        self.index_spin.setValue(int(i))
+        self.index_spin.blockSignals(False)
+        self._choose(int(i))
+
+    def current_index(self) -> int:
+        return self._index
+
+    def draw_stroke(self, points) -> None:
+        """Draw through points [(x, y), ...] in canvas pixels as one mouse drag (press at the
+        first, move through the rest, release), then emit the preprocessed drawing."""
+        points = [(float(x), float(y)) for x, y in points]
+        if not points:
+            return
+        self._stroke_begin(points[0])
+        for p in points[1:]:
+            self._stroke_to(p)
+        self._stroke_end()
+
+    def clear_drawing(self) -> None:
+        """Wipe the pad (emits nothing: an empty drawing is not a digit)."""
+        self._emit_timer.stop()
+        self._dirty = False
+        self._canvas[:] = 0
+        self._drawn = np.zeros((28, 28), np.float32)
+        self._pad_redraw.flush()
+        self.pad_image.setImage(self._canvas, autoLevels=False, levels=(0, 1))
+        self.seen_image.setImage(self._drawn, autoLevels=False, levels=(0, 1))
+
+    def canvas(self) -> np.ndarray:
+        """A copy of the (CANVAS, CANVAS) float canvas in [0, 1]."""
+        return self._canvas.copy()
+
+    def network_input(self) -> np.ndarray:
+        """The last preprocessed drawing, float32 (28, 28)."""
+        return self._drawn.copy()
+
+    # -- test set -------------------------------------------------------------------------
+
+    def _name(self, k: int) -> str:
+        return self._names[k] if 0 <= k < len(self._names) else str(k)
+
+    def _set_enabled(self, on: bool):
+        for w in (self.index_spin, self.class_combo, self.random_button):
+            w.setEnabled(on)
+
+    def _class_filter(self) -> int | None:
+        i = self.class_combo.currentIndex()
+        return None if i <= 0 else i - 1
+
+    def _matches(self) -> np.ndarray:
+        c = self._class_filter()
+        return np.ones(len(self._labels), bool) if c is None else self._labels == c
+
+    def _update_wrong_button(self):
+        if self._preds is None:
+            self.wrong_button.setEnabled(False)
+            self.wrong_button.setToolTip(
+                "The next test digit the network got wrong in the last evaluation\n"
+                "(available after an evaluation of the test set)")
+            return
+        wrong = int((self._preds != self._labels).sum())
+        self.wrong_button.setEnabled(wrong > 0)
+        self.wrong_button.setToolTip(
+            f"The next test digit the network got wrong: {wrong} in the last evaluation")
+
+    def _show_test(self, i: int):
+        self._index = i
+        img = self._images[i]
+        self.test_image.setImage(np.asarray(img, np.float32), autoLevels=False, levels=(0, 255))
+        fit_view(self.test_plot, img.shape[1], img.shape[0])
+        title = f"test #{i} · {self._name(int(self._labels[i]))}"
+        if self._preds is not None and self._preds[i] != self._labels[i]:
+            title += f" (pred {self._name(int(self._preds[i]))})"
+        self._test_title = title
+        self._update_titles()
+
+    def _choose(self, i: int):
+        self._show_test(i)
+        self._set_source("test")
+        self.sigDigitChosen.emit(int(i))
+
+    def _set_source(self, source: str):
+        """What the next prediction refers to. The old prediction is marked stale when a
+        new test digit is chosen or a drawing is started, not on every drawing update."""
+        if source == "test" or self._source != source:
+            self.prediction.setText("predicted: …")
+        self._source = source
+        self._update_titles()
+
+    def _update_titles(self):
+        """The view whose digit the prediction refers to gets an orange title."""
+        def title(text, active):
+            return f"<span style='color:{ACCENT}'>▶ {text}</span>" if active else text
+
+        self.pad_plot.setTitle(title("draw here", self._source == "drawing"), size="9pt")
+        self.test_plot.setTitle(title(self._test_title, self._source == "test"), size="9pt")
+
+    def _on_spin(self, value: int):
+        if not len(self._labels):
+            return
+        matches = self._matches()
+        if not matches[value]:
+            step = 1 if value >= self._index else -1
+            order = np.arange(value, len(matches) if step > 0 else -1, step)
+            hits = order[matches[order]]
+            if not len(hits):
+                hits = np.flatnonzero(matches)
+            if not len(hits):
+                return
+            value = int(hits[0])
+            self.index_spin.blockSignals(True)
+            self.index_spin.setValue(value)
+            self.index_spin.blockSignals(False)
+        self._choose(value)
+
+    def _on_class_filter(self, _i: int):
+        matches = self._matches()
+        if len(matches) and not matches[self._index]:
+            after = np.flatnonzero(matches[self._index :])
+            hits = after + self._index if len(after) else np.flatnonzero(matches)
+            if len(hits):
+                self.choose_index(int(hits[0]))
+
+    def _on_random(self):
+        hits = np.flatnonzero(self._matches())
+        if len(hits):
+            self.choose_index(int(self._rng.choice(hits)))
+
+    def _on_next_wrong(self):
+        if self._preds is None:
+            return
+        wrong = (self._preds != self._labels) & self._matches()
+        n = len(wrong)
+        order = (np.arange(n) + self._index + 1) % n
+        hits = order[wrong[order]]
+        if len(hits):
+            self.choose_index(int(hits[0]))
+        else:
+            self.hint.setText("No misclassified digit of this class in the last evaluation.")
+
+    # -- drawing --------------------------------------------------------------------------
+
+    def _radius(self) -> float:
+        return self.brush_spin.value() / 2.0
+
+    def _stroke_begin(self, p):
+        self._last = p
+        stamp_segment(self._canvas, p, p, self._radius())
+        self._canvas_changed()
+
+    def _stroke_to(self, p):
+        if self._last is None:
+            self._last = p
+        stamp_segment(self._canvas, self._last, p, self._radius())
+        self._last = p
+        self._canvas_changed()
+
+    def _stroke_end(self):
+        self._last = None
+        self._pad_redraw.flush()
+        self._emit_timer.stop()
+        self._emit_drawing()
+
+    def _show_canvas(self):
+        self.pad_image.setImage(self._canvas, autoLevels=False, levels=(0, 1))
+
+    def _canvas_changed(self):
+        self._pad_redraw.request()
+        self._dirty = True
+        if not self._emit_timer.isActive():
+            self._emit_timer.start()
+
+    def _emit_drawing(self):
+        if not self._dirty:
+            return
+        self._dirty = False
+        x = preprocess_drawing(self._canvas)
+        self._drawn = x
+        self.seen_image.setImage(x, autoLevels=False, levels=(0, 1))
+        self._set_source("drawing")
+        self.sigDigitChosen.emit(x.copy())
+
+    def sizeHint(self) -> QtCore.QSize:
+        return QtCore.QSize(480, 380)

@@ -1,0 +1,231 @@
+"""Conv kernels as a grid of small images, one tile per output channel."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtWidgets
+
+from cnnviz.app.panels.colormaps import (
+    Coalescer,
+    build_mosaic,
+    diverging,
+    fit_view,
+    image_item,
+    image_view,
+    symmetric_limit,
+)
+from cnnviz.training.events import FilterSnapshot
+
+__all__ = ["FiltersPanel"]
+
+MEAN = "mean"
+REDRAW_MS = 100
+
+
+class FiltersPanel(QtWidgets.QWidget):
+    """Each conv layer's kernels (out, in, k, k) as a mosaic of k x k tiles, one per output
+    channel, on a blue-white-red scale centred on zero with symmetric levels +-max|w|.
+
+    A combo chooses the layer (kept across updates), another the input channel: "mean"
+    (averaged over input channels, the default) or one channel. Hovering a tile shows its
+    values. Call `set_filters(snapshot)` with every new FilterSnapshot.
+    """
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self._snap: FilterSnapshot | None = None
+        self._tiles: list[np.ndarray] = []
+        self._levels = (-1.0, 1.0)
+        self._mosaic = None
+        self._aspect = 1.4
+
+        self.layer_combo = QtWidgets.QComboBox()
+        self.layer_combo.setToolTip("Which convolution layer's kernels to show")
+        self.layer_combo.setSizeAdjustPolicy(
+            QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.layer_combo.setMinimumContentsLength(9)  # "0.Conv2D" before the first snapshot
+        self.input_combo = QtWidgets.QComboBox()
+        self.input_combo.setToolTip(
+            "A kernel has one k x k slice per input channel: show their mean, or one channel")
+        self.input_combo.addItem(MEAN)
+
+        controls = QtWidgets.QHBoxLayout()
+        controls.setContentsMargins(0, 0, 0, 0)
+        layer_label = QtWidgets.QLabel("Layer")
+        layer_label.setBuddy(self.layer_combo)
+        input_label = QtWidgets.QLabel("Input channel")
+        input_label.setBuddy(self.input_combo)
+        controls.addWidget(layer_label)
+        controls.addWidget(self.layer_combo)
+        controls.addSpacing(8)
+        controls.addWidget(input_label)
+        controls.addWidget(self.input_combo)
+        controls.addStretch(1)
+
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.plot = image_view()
+        self.graphics.addItem(self.plot, 0, 0)
+        self.image = image_item()
+        self.plot.addItem(self.image)
+        self.colorbar = pg.ColorBarItem(values=(-1, 1), colorMap=diverging(), interactive=False,
+                                        width=12, colorMapMenu=False, label="weight")
+        self.colorbar.setImageItem(self.image)
+        self.graphics.addItem(self.colorbar, 0, 1)
+
+        self.info = QtWidgets.QLabel("No filters yet: they appear once training has started.")
+        self.info.setWordWrap(True)
+        self.info.setToolTip("Blue: negative weight, white: zero, red: positive weight")
+
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(controls)
+        layout.addWidget(self.graphics, 1)
+        layout.addWidget(self.info)
+
+        self._coalesce = Coalescer(self._draw_all, REDRAW_MS, self)
+        self.layer_combo.currentIndexChanged.connect(self._on_layer_changed)
+        self.input_combo.currentIndexChanged.connect(self._on_input_changed)
+        self.plot.getViewBox().sigResized.connect(self._on_resized)
+        self.graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
+
+    # -- public ---------------------------------------------------------------------------
+
+    def set_filters(self, snap: FilterSnapshot) -> None:
+        """Show the kernels of `snap` (layer name -> (out, in, k, k)); keeps the chosen layer.
+        Redraws at most every REDRAW_MS ms with the newest snapshot."""
+        self._snap = snap
+        self._coalesce.request()
+
+    def _draw_all(self):
+        names = list(self._snap.filters)
+        current = self.layer_combo.currentText()
+        if names != [self.layer_combo.itemText(i) for i in range(self.layer_combo.count())]:
+            self.layer_combo.blockSignals(True)
+            self.layer_combo.clear()
+            self.layer_combo.addItems(names)
+            if current in names:
+                self.layer_combo.setCurrentIndex(names.index(current))
+            self.layer_combo.blockSignals(False)
+        self._sync_input_combo()
+        self._redraw()
+
+    def flush(self) -> None:
+        """Draw a pending snapshot now (redraws are otherwise coalesced on a timer)."""
+        self._coalesce.flush()
+
+    def current_layer(self) -> str:
+        self._coalesce.flush()
+        return self.layer_combo.currentText()
+
+    def set_layer(self, name: str) -> None:
+        """Choose a layer by name (as the combo does)."""
+        self._coalesce.flush()
+        i = self.layer_combo.findText(name)
+        if i < 0:
+            raise KeyError(f"no conv layer {name!r}; have {self._layer_names()}")
+        self.layer_combo.setCurrentIndex(i)
+
+    def set_input_channel(self, channel: int | None) -> None:
+        """None for the mean over input channels, else that input channel."""
+        self._coalesce.flush()
+        self.input_combo.setCurrentIndex(0 if channel is None else int(channel) + 1)
+
+    def filter_tiles(self) -> list[np.ndarray]:
+        """The (k, k) arrays shown, one per output channel of the current layer."""
+        self._coalesce.flush()
+        return list(self._tiles)
+
+    def levels(self) -> tuple[float, float]:
+        """The colour levels (-m, m) of the current mosaic."""
+        self._coalesce.flush()
+        return self._levels
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _layer_names(self):
+        return [self.layer_combo.itemText(i) for i in range(self.layer_combo.count())]
+
+    def _weights(self):
+        if self._snap is None or self.layer_combo.currentText() not in self._snap.filters:
+            return None
+        return np.asarray(self._snap.filters[self.layer_combo.currentText()])
+
+    def _sync_input_combo(self):
+        w = self._weights()
+        n_in = 0 if w is None else w.shape[1]
+        if self.input_combo.count() == n_in + 1:
+            return
+        keep = self.input_combo.currentIndex()
+        self.input_combo.blockSignals(True)
+        self.input_combo.clear()
+        self.input_combo.addItem(MEAN)
+        self.input_combo.addItems([str(i) for i in range(n_in)])
+        self.input_combo.setCurrentIndex(keep if 0 <= keep <= n_in else 0)
+        self.input_combo.blockSignals(False)
+
+    def _on_layer_changed(self, _index: int):
+        if self._coalesce.pending:
+            self._coalesce.flush()
+            return
+        self._sync_input_combo()
+        self._redraw()
+
+    def _on_input_changed(self, _index: int):
+        if self._coalesce.pending:
+            self._coalesce.flush()
+            return
+        self._redraw()
+
+    def _on_resized(self):
+        rect = self.plot.getViewBox().rect()
+        if rect.height() > 10 and rect.width() > 10:
+            aspect = rect.width() / rect.height()
+            if abs(aspect - self._aspect) / self._aspect > 0.1:
+                self._aspect = aspect
+                self._redraw()
+
+    def _redraw(self):
+        w = self._weights()
+        if w is None:
+            self._tiles = []
+            self.image.clear()
+            return
+        channel = self.input_combo.currentIndex() - 1
+        shown = w.mean(axis=1) if channel < 0 else w[:, channel]
+        self._tiles = [t for t in shown]
+        m = symmetric_limit(shown)
+        self._levels = (-m, m)
+        mosaic = build_mosaic([shown], aspect=self._aspect, min_tile=24)
+        self._mosaic = mosaic
+        self.image.setImage(mosaic.image, autoLevels=False)
+        self.colorbar.setLevels((-m, m))
+        h, wd = mosaic.image.shape
+        fit_view(self.plot, wd, h)
+        out, n_in, kh, kw = w.shape
+        which = f"mean of {n_in} input channels" if channel < 0 else f"input channel {channel}"
+        if n_in == 1:
+            which = "1 input channel"
+        self.plot.setTitle(f"{self.layer_combo.currentText()}: {out} kernels {kh}x{kw} · "
+                           f"step {self._snap.step}", size="9pt")
+        self.info.setText(f"{which} · scale ±{m:.3g} (blue < 0 < red) · hover for values")
+
+    def _on_mouse_moved(self, pos):
+        if self._mosaic is None or not self._tiles:
+            return
+        vb = self.plot.getViewBox()
+        if not vb.sceneBoundingRect().contains(pos):
+            return
+        p = vb.mapSceneToView(pos)
+        hit = self._mosaic.locate(p.x(), p.y())
+        if hit is None:
+            return
+        tile, r, c = hit
+        value = float(self._tiles[tile.channel][r, c])
+        channel = self.input_combo.currentIndex() - 1
+        which = "mean" if channel < 0 else f"in {channel}"
+        self.info.setText(f"{self.layer_combo.currentText()}, kernel {tile.channel} ({which}), "
+                          f"({r}, {c}) = {value:+.4f}")
+
+    def sizeHint(self) -> QtCore.QSize:
+        return QtCore.QSize(480, 380)
