@@ -29,7 +29,8 @@ def last_json(out: str) -> dict:
 def test_train_json_save_evaluate_and_resume(data_dir, tmp_path, capsys):
     ck = tmp_path / "run.npz"
     args = ["train", "--arch", "lenet5", "--data", str(data_dir), "--epochs", "3",
-            "--batch-size", "32", "--val-size", "40", "--json", "--save", str(ck)]
+            "--batch-size", "32", "--val-size", "40", "--optimizer", "adam", "--lr", "3e-3",
+            "--json", "--save", str(ck)]
     assert main(args) == 0
     r = last_json(capsys.readouterr().out)
     for key in ("test_accuracy", "test_loss", "epochs", "seconds", "images_per_second",

@@ -18,10 +18,10 @@ class TrainConfig:
 
     arch: str = DEFAULT_PRESET
     spec: list | None = None
-    optimizer: str = "adam"
-    lr: float = 3e-3
+    optimizer: str = "nesterov"
+    lr: float = 0.1
     momentum: float = 0.9
-    weight_decay: float = 0.0
+    weight_decay: float = 5e-4
     schedule: str = "onecycle"
     batch_size: int = 64
     epochs: int = 2

@@ -152,7 +152,7 @@ def test_events_are_frozen():
 @pytest.mark.skipif(not os.environ.get("CNNVIZ_DATA"), reason="needs real MNIST in CNNVIZ_DATA")
 def test_real_mnist_short_run_is_well_above_chance():
     cfg = TrainConfig(arch="lenet5", epochs=1, limit_train=3000, limit_test=1000, val_size=300,
-                      lr=3e-3)
+                      optimizer="adam", lr=3e-3)
     s = TrainingSession(cfg)
     assert s.dataset.train_images.shape == (60000, 28, 28)
     s.run()
