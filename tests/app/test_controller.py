@@ -180,11 +180,11 @@ def test_bad_checkpoint_reports_an_error_and_keeps_running(qtbot, controller, co
     assert controller.worker.session.step_count == 1
 
 
-def test_shutdown_mid_epoch_is_quick(qtbot, controller, dataset):
+def test_shutdown_mid_epoch_is_quick(qtbot, controller, dataset_factory):
     from cnnviz.training import TrainConfig
 
-    cfg = TrainConfig(arch="lenet5", batch_size=64, epochs=5, val_size=0)
-    ready(qtbot, controller, cfg, dataset)
+    cfg = TrainConfig(arch="cnn-bn", batch_size=64, epochs=5, val_size=0)
+    ready(qtbot, controller, cfg, dataset_factory(12000, 200))
     controller.start()
     qtbot.waitUntil(lambda: controller.worker.session.step_count >= 2, timeout=20000)
     t0 = time.perf_counter()

@@ -426,3 +426,37 @@ def test_window_title_and_status_bar(window, dataset):
 
 def test_qapplication_is_usable():
     assert QtWidgets.QApplication.instance() is not None
+
+
+def test_space_starts_and_pauses(qtbot, window):
+    window.activateWindow()
+    qtbot.waitUntil(lambda: window.isActiveWindow(), timeout=5000)
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: window.controller.state == "running", timeout=10000)
+    qtbot.waitUntil(lambda: not window.act_start.isEnabled(), timeout=5000)
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: window.controller.state == "paused", timeout=10000)
+    qtbot.waitUntil(lambda: window.act_start.isEnabled(), timeout=5000)
+    before = window.controller.worker.session.step_count
+    with qtbot.waitSignal(window.controller.sigCommandDone, timeout=10000,
+                          check_params_cb=lambda name: name == "step"):
+        qtbot.keyClick(window, QtCore.Qt.Key.Key_N)
+    assert window.controller.worker.session.step_count == before + 1
+
+
+def test_resume_applies_epochs_and_schedule(qtbot, window):
+    window.start()
+    wait_steps(qtbot, window, 2)
+    pause(qtbot, window)
+    window.controls.epochs.setValue(7)
+    window.controls.schedule.setCurrentText("cosine")
+    window.controls.seed.setValue(5)
+    with qtbot.waitSignal(window.controller.sigStateChanged, timeout=10000):
+        window.start()
+    cfg = window.controller.worker.session.config
+    assert cfg.epochs == 7 and cfg.schedule == "cosine"
+    assert cfg.seed == 0  # the seed waits for Reset
+    assert window.curves.num_steps >= 2  # the run went on, nothing was reset
+    pause(qtbot, window)
+    window.flush_panels()
+    assert window.status_labels["epoch"].text().endswith("/7")

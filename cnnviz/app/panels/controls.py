@@ -1,0 +1,311 @@
+"""Hyper-parameters, backend and dataset.
+
+Learning rate and momentum apply live (`sigLiveChanged`); the other settings are read into a
+TrainConfig by `config()` and take effect on Reset (before the first step, Start applies them
+too; epochs, schedule and weight decay also apply on Resume).
+"""
+
+from __future__ import annotations
+
+from PySide6 import QtCore, QtWidgets
+
+from cnnviz.backend import gpu_status
+from cnnviz.core.optim import OPTIMIZERS, SCHEDULES
+from cnnviz.training.config import TrainConfig
+
+__all__ = ["ControlsPanel", "DATASETS"]
+
+#: (label, load_dataset name)
+DATASETS = (("MNIST", "mnist"), ("Fashion-MNIST", "fashion-mnist"))
+
+PENDING_STYLE = "color: #ff9f1c;"
+
+
+def _duration(secs: float) -> str:
+    secs = int(round(secs))
+    h, rest = divmod(secs, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def _spin(lo, hi, decimals, step, tip):
+    w = QtWidgets.QDoubleSpinBox()
+    w.setRange(lo, hi)
+    w.setDecimals(decimals)
+    w.setSingleStep(step)
+    w.setKeyboardTracking(False)
+    w.setToolTip(tip)
+    return w
+
+
+class ControlsPanel(QtWidgets.QWidget):
+    """Training settings. `config(base)` returns a TrainConfig with these values."""
+
+    sigLiveChanged = QtCore.Signal(float, float)  # lr, momentum
+    sigSettingsChanged = QtCore.Signal()  # any other setting changed (applies on Reset)
+    sigDatasetChosen = QtCore.Signal(str)  # a load_dataset name
+    sigOpenFolder = QtCore.Signal()
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        d = TrainConfig()
+        self._applied: TrainConfig | None = None
+
+        # live
+        self.lr = _spin(1e-6, 10.0, 6, 1e-4, "Base learning rate (the schedule scales it). "
+                        "Applies at the next step, also while training.")
+        self.lr.setStepType(QtWidgets.QAbstractSpinBox.StepType.AdaptiveDecimalStepType)
+        self.lr.setValue(d.lr)
+        self.momentum = _spin(0.0, 0.999, 3, 0.01, "Momentum of SGD (momentum, nesterov) and "
+                              "beta1 of Adam; one-cycle varies it around this. Applies at the "
+                              "next step, also while training.")
+        self.momentum.setValue(d.momentum)
+        live = QtWidgets.QGroupBox("Live: applies at the next step")
+        form = QtWidgets.QFormLayout(live)
+        form.addRow("Learning rate", self.lr)
+        form.addRow("Momentum", self.momentum)
+
+        # applies on Reset
+        self.optimizer = QtWidgets.QComboBox()
+        self.optimizer.addItems(OPTIMIZERS)
+        self.optimizer.setCurrentText(d.optimizer)
+        self.optimizer.setToolTip("Update rule. Applies on Reset.")
+        self.batch_size = QtWidgets.QSpinBox()
+        self.batch_size.setRange(1, 4096)
+        self.batch_size.setValue(d.batch_size)
+        self.batch_size.setKeyboardTracking(False)
+        self.batch_size.setToolTip("Images per training step. Applies on Reset.")
+        self.weight_decay = _spin(0.0, 1.0, 6, 1e-4, "L2 weight decay. Applies on Reset, or "
+                                  "when you resume after a pause.")
+        self.weight_decay.setStepType(
+            QtWidgets.QAbstractSpinBox.StepType.AdaptiveDecimalStepType)
+        self.weight_decay.setValue(d.weight_decay)
+        self.schedule = QtWidgets.QComboBox()
+        self.schedule.addItems(SCHEDULES)
+        self.schedule.setCurrentText(d.schedule)
+        self.schedule.setToolTip("Learning-rate schedule over the whole run (one-cycle warms "
+                                 "up, then anneals). Applies on Reset, or when you resume.")
+        self.epochs = QtWidgets.QSpinBox()
+        self.epochs.setRange(1, 1000)
+        self.epochs.setValue(d.epochs)
+        self.epochs.setKeyboardTracking(False)
+        self.epochs.setToolTip("Length of the run. Applies on Reset, or when you resume "
+                               "(raise it to continue a finished run).")
+        self.seed = QtWidgets.QSpinBox()
+        self.seed.setRange(0, 2**31 - 1)
+        self.seed.setValue(d.seed)
+        self.seed.setKeyboardTracking(False)
+        self.seed.setToolTip("Seeds the initial weights, the validation split and the batch "
+                             "order: the same seed gives the same run. Applies on Reset.")
+        self.backend = QtWidgets.QComboBox()
+        self.backend.addItems(["numpy", "cupy"])
+        usable, reason = gpu_status()
+        self.gpu_usable = usable
+        if not usable:
+            item = self.backend.model().item(1)
+            item.setEnabled(False)
+            item.setToolTip(f"GPU unavailable: {reason}")
+            self.backend.setToolTip(f"numpy runs on the CPU. cupy is disabled: {reason}")
+        else:
+            self.backend.setToolTip("numpy runs on the CPU, cupy on the GPU. Applies on Reset, "
+                                    "or when you resume after a pause.")
+        run = QtWidgets.QGroupBox("Run: applies on Reset")
+        form = QtWidgets.QFormLayout(run)
+        form.addRow("Optimizer", self.optimizer)
+        form.addRow("Batch size", self.batch_size)
+        form.addRow("Weight decay", self.weight_decay)
+        form.addRow("Schedule", self.schedule)
+        form.addRow("Epochs", self.epochs)
+        form.addRow("Seed", self.seed)
+        form.addRow("Backend", self.backend)
+        self.pending = QtWidgets.QLabel("")
+        self.pending.setWordWrap(True)
+        self.pending.setStyleSheet(PENDING_STYLE)
+        form.addRow(self.pending)
+
+        # dataset
+        self.dataset = QtWidgets.QComboBox()
+        for label, name in DATASETS:
+            self.dataset.addItem(label, name)
+        self.dataset.setToolTip("Load a named dataset (from CNNVIZ_DATA, the cache, or a "
+                                "download for MNIST)")
+        self.open_folder = QtWidgets.QPushButton("Open IDX folder…")
+        self.open_folder.setToolTip("Train on any folder holding the four MNIST-layout IDX "
+                                    "files (train/t10k images and labels, raw or .gz)")
+        self.dataset_info = QtWidgets.QLabel("No data loaded yet")
+        self.dataset_info.setWordWrap(True)
+        self.dataset_info.setTextInteractionFlags(
+            QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        data = QtWidgets.QGroupBox("Data")
+        box = QtWidgets.QVBoxLayout(data)
+        row = QtWidgets.QHBoxLayout()
+        row.addWidget(self.dataset, 1)
+        row.addWidget(self.open_folder)
+        box.addLayout(row)
+        box.addWidget(self.dataset_info)
+
+        # progress
+        self.epoch_bar = QtWidgets.QProgressBar()
+        self.epoch_bar.setFormat("epoch –")
+        self.epoch_bar.setToolTip("Batches done in the current epoch")
+        self.run_bar = QtWidgets.QProgressBar()
+        self.run_bar.setFormat("run –")
+        self.run_bar.setToolTip("Steps done of the whole run (epochs x batches per epoch)")
+        self.progress_info = QtWidgets.QLabel("Not started")
+        lines = 3
+        self.progress_info.setFixedHeight(lines * self.fontMetrics().lineSpacing() + 4)
+        self.progress_info.setAlignment(QtCore.Qt.AlignmentFlag.AlignLeft
+                                        | QtCore.Qt.AlignmentFlag.AlignTop)
+        self.progress_info.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        progress = QtWidgets.QGroupBox("Progress")
+        box = QtWidgets.QVBoxLayout(progress)
+        box.addWidget(self.epoch_bar)
+        box.addWidget(self.run_bar)
+        box.addWidget(self.progress_info)
+        self._results = {"val": None, "test": None}
+
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(live)
+        layout.addWidget(run)
+        layout.addWidget(progress)
+        layout.addWidget(data)
+        layout.addStretch(1)
+
+        self.lr.valueChanged.connect(self._on_live_changed)
+        self.momentum.valueChanged.connect(self._on_live_changed)
+        for w in (self.optimizer, self.schedule, self.backend):
+            w.currentIndexChanged.connect(self._on_setting_changed)
+        for w in (self.batch_size, self.epochs, self.seed, self.weight_decay):
+            w.valueChanged.connect(self._on_setting_changed)
+        self.dataset.activated.connect(self._on_dataset_activated)
+        self.open_folder.clicked.connect(self.sigOpenFolder)
+
+    # -- public -----------------------------------------------------------------------------
+
+    def config(self, base: TrainConfig | None = None) -> TrainConfig:
+        """A TrainConfig with this panel's values over `base` (its arch/spec/data kept)."""
+        import copy
+
+        cfg = copy.deepcopy(base) if base is not None else TrainConfig()
+        cfg.optimizer = self.optimizer.currentText()
+        cfg.lr = float(self.lr.value())
+        cfg.momentum = float(self.momentum.value())
+        cfg.weight_decay = float(self.weight_decay.value())
+        cfg.schedule = self.schedule.currentText()
+        cfg.batch_size = int(self.batch_size.value())
+        cfg.epochs = int(self.epochs.value())
+        cfg.seed = int(self.seed.value())
+        cfg.backend = self.backend.currentText()
+        return cfg
+
+    def set_config(self, cfg: TrainConfig) -> None:
+        """Show `cfg` (without emitting change signals) and take it as the applied one."""
+        widgets = (self.lr, self.momentum, self.optimizer, self.weight_decay, self.schedule,
+                   self.batch_size, self.epochs, self.seed, self.backend)
+        for w in widgets:
+            w.blockSignals(True)
+        try:
+            self.lr.setValue(cfg.lr)
+            self.momentum.setValue(cfg.momentum)
+            self.optimizer.setCurrentText(cfg.optimizer)
+            self.weight_decay.setValue(cfg.weight_decay)
+            self.schedule.setCurrentText(cfg.schedule)
+            self.batch_size.setValue(cfg.batch_size)
+            self.epochs.setValue(cfg.epochs)
+            self.seed.setValue(cfg.seed)
+            self.backend.setCurrentText(cfg.backend if cfg.backend in ("numpy", "cupy")
+                                        else "numpy")
+        finally:
+            for w in widgets:
+                w.blockSignals(False)
+        self.set_applied(cfg)
+
+    def set_applied(self, cfg: TrainConfig) -> None:
+        """The config the running session uses; differences are flagged as pending."""
+        import copy
+
+        self._applied = copy.deepcopy(cfg)
+        self._update_pending()
+
+    def pending_changes(self) -> list[str]:
+        """Names of settings that differ from the session's and wait for Reset."""
+        if self._applied is None:
+            return []
+        now, was = self.config(), self._applied
+        names = ("optimizer", "batch_size", "weight_decay", "schedule", "epochs", "seed",
+                 "backend")
+        return [n.replace("_", " ") for n in names if getattr(now, n) != getattr(was, n)]
+
+    def set_progress(self, step: int, total_steps: int, epoch: int, epochs: int,
+                     position: int, steps_per_epoch: int, images_per_second: float = 0.0,
+                     batch_size: int = 0) -> None:
+        """Show how far the run is. epoch: 0-based epoch of the last step; position: batches
+        done in it."""
+        self.epoch_bar.setRange(0, max(steps_per_epoch, 1))
+        self.epoch_bar.setValue(min(position, steps_per_epoch))
+        self.epoch_bar.setFormat(f"epoch {min(epoch + 1, epochs)}/{epochs}: batch %v/%m")
+        self.run_bar.setRange(0, max(total_steps, 1))
+        self.run_bar.setValue(min(step, total_steps))
+        self.run_bar.setFormat("run: step %v/%m (%p%)")
+        left = max(total_steps - step, 0)
+        eta = ""
+        if images_per_second > 0 and batch_size and left:
+            secs = left * batch_size / images_per_second
+            eta = f" · {_duration(secs)} left at {images_per_second:,.0f} img/s"
+        self._eta = f"{left:,} steps to go{eta}" if left else "run complete"
+        self._show_progress_info()
+
+    def set_result(self, split: str, accuracy: float | None, step: int | None = None) -> None:
+        """The latest validation ("val") or test ("test") accuracy, or None to clear."""
+        self._results[split] = None if accuracy is None else (accuracy, step)
+        self._show_progress_info()
+
+    def reset_progress(self) -> None:
+        self.epoch_bar.reset()
+        self.epoch_bar.setFormat("epoch –")
+        self.run_bar.reset()
+        self.run_bar.setFormat("run –")
+        self._results = {"val": None, "test": None}
+        self._eta = "Not started: press Start"
+        self._show_progress_info()
+
+    def _show_progress_info(self) -> None:
+        lines = [getattr(self, "_eta", "")]
+        for split, label in (("val", "validation"), ("test", "test")):
+            r = self._results.get(split)
+            if r is not None:
+                lines.append(f"last {label} accuracy <b>{100 * r[0]:.2f}%</b>"
+                             + (f" (step {r[1]:,})" if r[1] is not None else ""))
+        self.progress_info.setText("<br>".join(lines))
+
+    def set_dataset_info(self, text: str, name: str | None = None) -> None:
+        self.dataset_info.setText(text)
+        if name is not None:
+            i = self.dataset.findData(name)
+            if i >= 0:
+                self.dataset.setCurrentIndex(i)
+
+    # -- slots ------------------------------------------------------------------------------
+
+    @QtCore.Slot()
+    def _on_live_changed(self, *_):
+        self.sigLiveChanged.emit(float(self.lr.value()), float(self.momentum.value()))
+
+    @QtCore.Slot()
+    def _on_setting_changed(self, *_):
+        self._update_pending()
+        self.sigSettingsChanged.emit()
+
+    @QtCore.Slot(int)
+    def _on_dataset_activated(self, index: int):
+        self.sigDatasetChosen.emit(self.dataset.itemData(index))
+
+    def _update_pending(self):
+        names = self.pending_changes()
+        self.pending.setText(f"Changed: {', '.join(names)}. Press Reset to apply "
+                             "(epochs, schedule, weight decay and backend also apply on "
+                             "Resume)." if names else "")
+
+    def sizeHint(self) -> QtCore.QSize:
+        return QtCore.QSize(340, 560)

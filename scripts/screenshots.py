@@ -1,0 +1,129 @@
+"""Screenshots of the app for the docs: the whole window and each panel, as PNGs.
+
+Opens the real main window (offscreen unless QT_QPA_PLATFORM says otherwise) at 1600x1000,
+trains a few hundred steps on the data it finds (CNNVIZ_DATA, the cache, or a download),
+evaluates the test set, opens the gallery of the most confused pair of classes, chooses a
+misclassified digit, and writes docs/images/window.png and docs/images/panel-<name>.png.
+
+    QT_QPA_PLATFORM=offscreen python scripts/screenshots.py [--steps 300] [--arch cnn-bn]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=300, help="training steps before the shots")
+    p.add_argument("--arch", default="cnn-bn")
+    p.add_argument("--data", metavar="DIR", help="IDX folder (default: CNNVIZ_DATA or MNIST)")
+    p.add_argument("--out", default=str(ROOT / "docs" / "images"))
+    p.add_argument("--timeout", type=float, default=1800, help="seconds")
+    args = p.parse_args(argv)
+
+    from PySide6 import QtCore
+
+    from cnnviz.app.main import create_app
+    from cnnviz.app.main_window import MainWindow
+    from cnnviz.data.sources import DataUnavailableError, load_dataset
+    from cnnviz.training import TrainConfig
+
+    app = create_app([sys.argv[0]])
+    try:
+        dataset = load_dataset(args.data)
+    except (DataUnavailableError, OSError, ValueError) as exc:
+        print(f"screenshots: no data: {exc}", file=sys.stderr)
+        return 1
+    print(f"data: {dataset!r}")
+
+    deadline = time.monotonic() + args.timeout
+
+    def wait_until(cond, what, poll=0.02):
+        while not cond():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"timed out waiting for {what}")
+            app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 50)
+            time.sleep(poll)
+
+    def settle(seconds=0.3):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            app.processEvents()
+            time.sleep(0.01)
+
+    settings_dir = tempfile.mkdtemp(prefix="cnnviz-shots-")
+    settings = QtCore.QSettings(os.path.join(settings_dir, "cnnviz.ini"),
+                                QtCore.QSettings.Format.IniFormat)
+    cfg = TrainConfig(arch=args.arch, epochs=2)
+    w = MainWindow(dataset=dataset, config=cfg, settings=settings)
+    w.resize(1600, 1000)
+    w.show()
+    try:
+        wait_until(lambda: w.act_start.isEnabled(), "the session")
+        collected = []
+        w.controller.sigUpdates.connect(collected.append)
+        t0 = time.monotonic()
+        w.start()
+        session = w.controller.worker.session
+        for target in [*range(50, args.steps, 50), args.steps]:
+            wait_until(lambda t=target: session.step_count >= t, "training")
+            print(f"  step {session.step_count}/{args.steps} ({time.monotonic() - t0:.0f} s)",
+                  flush=True)
+        w.pause()
+        wait_until(lambda: w.controller.state == "paused", "pause")
+        print(f"trained {session.step_count} steps in {time.monotonic() - t0:.0f} s")
+
+        collected.clear()
+        w.evaluate()
+        wait_until(lambda: any(u.evaluation is not None for u in collected), "the evaluation")
+        ev = [u.evaluation for u in collected if u.evaluation is not None][-1]
+        print(f"test accuracy {ev.accuracy:.2%} on {len(ev.labels)} digits")
+        w.flush_panels()
+
+        # the most confused pair of classes, and its most confident mistake
+        conf = ev.confusion.copy()
+        conf[range(len(conf)), range(len(conf))] = 0
+        true, pred = divmod(int(conf.argmax()), conf.shape[1])
+        w.confusion.select_cell(true, pred)
+        collected.clear()
+        if w.confusion.gallery_indices():
+            w.confusion.choose_gallery_item(0)  # -> digits panel -> worker
+        else:
+            w.digits.choose_index(0)
+        wait_until(lambda: any(u.activations is not None for u in collected), "activations")
+        w.flush_panels()
+        w.curves.show_values_at(session.step_count * 0.6)
+        settle(1.0)
+        w.flush_panels()
+        settle(0.3)
+
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        shots = [w.export_png(out / "window.png")]
+        for key, dock in w.docks.items():
+            if not dock.isVisible() or w.tabifiedDockWidgets(dock) and key == "architecture":
+                dock.raise_()
+                settle(0.3)
+            shots.append(w.export_png(out / f"panel-{key}.png", key))
+            if key == "architecture":
+                w.docks["controls"].raise_()
+                settle(0.2)
+        for path in shots:
+            print(f"wrote {path}")
+    finally:
+        w.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
