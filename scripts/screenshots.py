@@ -111,11 +111,12 @@ def main(argv=None) -> int:
         out.mkdir(parents=True, exist_ok=True)
         shots = [w.export_png(out / "window.png")]
         for key, dock in w.docks.items():
-            if not dock.isVisible() or w.tabifiedDockWidgets(dock) and key == "architecture":
+            hidden = dock.visibleRegion().isEmpty()  # a tab behind another (Architecture)
+            if hidden:
                 dock.raise_()
                 settle(0.3)
             shots.append(w.export_png(out / f"panel-{key}.png", key))
-            if key == "architecture":
+            if hidden:
                 w.docks["controls"].raise_()
                 settle(0.2)
         for path in shots:

@@ -3,6 +3,7 @@ synthetic dataset, a tiny network, and windows/controllers that are always shut 
 
 from __future__ import annotations
 
+import gc
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -25,6 +26,26 @@ TINY_SPEC = [
     {"type": "Flatten"},
     {"type": "Dense", "out_features": 10},
 ]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Keep CPython's cyclic garbage collector out of Qt's event dispatch.
+
+    pytest-qt keeps only weak references to the widgets a test shows, and signal
+    connections make reference cycles, so a finished test's widgets are freed by the cyclic
+    collector, whenever it runs: if that is inside the processEvents() pytest-qt calls after
+    the test body, Qt may be painting a widget that is destroyed under it ("QPaintDevice:
+    Cannot destroy paint device that is being painted", then a segfault; seen about once
+    in five runs of tests/app). So no automatic collection during a test; one full
+    collection between tests, when no event is being dispatched.
+    """
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.collect()
 
 
 @pytest.fixture(scope="session", autouse=True)
