@@ -17,6 +17,7 @@ from cnnviz.app.panels.colormaps import (
     greys,
     image_item,
     image_view,
+    refill_combo,
     sequential,
     symmetric_limit,
 )
@@ -152,16 +153,7 @@ class AttributionPanel(QtWidgets.QWidget):
     def set_layers(self, names: list[str]) -> None:
         """The layers Grad-CAM can use (conv-shaped outputs). Keeps the choice when it is
         still there, else picks the last (the session's default). Emits nothing."""
-        names = [str(n) for n in names]
-        if names == [self.layer_combo.itemText(i) for i in range(self.layer_combo.count())]:
-            return
-        keep = self.layer_combo.currentText()
-        self.layer_combo.blockSignals(True)
-        self.layer_combo.clear()
-        self.layer_combo.addItems(names)
-        if names:
-            self.layer_combo.setCurrentIndex(names.index(keep) if keep in names else len(names) - 1)
-        self.layer_combo.blockSignals(False)
+        refill_combo(self.layer_combo, names, prefer_last=True)
 
     def set_attribution(self, ev: Attribution, class_names) -> None:
         """Show `ev` (see Attribution); class_names name the classes for the combo."""

@@ -269,3 +269,20 @@ class Coalescer(QtCore.QObject):
         self._pending = False
         self._last = time.perf_counter()
         self._fn()
+
+
+def refill_combo(combo, names: list[str], prefer_last: bool = False) -> None:
+    """Set a combo's items to `names` without emitting, keeping the current choice when it is
+    still listed (else the last item when `prefer_last`). Does nothing when unchanged."""
+    names = [str(n) for n in names]
+    if names == [combo.itemText(i) for i in range(combo.count())]:
+        return
+    keep = combo.currentText()
+    combo.blockSignals(True)
+    combo.clear()
+    combo.addItems(names)
+    if keep in names:
+        combo.setCurrentIndex(names.index(keep))
+    elif names and prefer_last:
+        combo.setCurrentIndex(len(names) - 1)
+    combo.blockSignals(False)

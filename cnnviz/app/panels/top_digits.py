@@ -16,6 +16,7 @@ from cnnviz.app.panels.colormaps import (
     greys,
     image_item,
     image_view,
+    refill_combo,
     symmetric_limit,
 )
 from cnnviz.training.events import TopActivations
@@ -148,16 +149,7 @@ class TopDigitsPanel(QtWidgets.QWidget):
 
     def set_layers(self, names: list[str]) -> None:
         """The layers to offer (conv-shaped outputs). Keeps the choice; emits nothing."""
-        names = [str(n) for n in names]
-        if names == [self.layer_combo.itemText(i) for i in range(self.layer_combo.count())]:
-            return
-        keep = self.layer_combo.currentText()
-        self.layer_combo.blockSignals(True)
-        self.layer_combo.clear()
-        self.layer_combo.addItems(names)
-        if keep in names:
-            self.layer_combo.setCurrentIndex(names.index(keep))
-        self.layer_combo.blockSignals(False)
+        refill_combo(self.layer_combo, names)
 
     def set_top(self, ev: TopActivations) -> None:
         """Show `ev` (see TopActivations), keeping the channel when the layer has it."""
