@@ -15,6 +15,11 @@ Threads (DESIGN.md, conventions 6 and 7):
 - Heavy snapshots (kernels, the chosen digit's activations) are made on the worker on a time
   budget (every `snapshot_interval` s while running) and at once when paused, stepped, or a
   digit is chosen. The test set is evaluated at each epoch end and on request.
+- Inspection (issue 4) runs on the worker too, only for the panels the user looks at
+  (`watch`): attribution with the snapshots (at most every ATTRIBUTION_INTERVAL s while
+  running), top digits and the embedding at each epoch end and on request, layer statistics
+  every step. A `Timeline` records a moment every `timeline_every` steps; `moment(step)`
+  sends one back (`sigMoment`) and `branch(step, config)` trains on from it.
 """
 
 from __future__ import annotations
@@ -31,41 +36,65 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
-from cnnviz.backend import gpu_status, to_numpy
-from cnnviz.core.losses import softmax
+from cnnviz.backend import gpu_status
 from cnnviz.training import DivergenceError, TrainConfig, TrainingSession
 from cnnviz.training.events import (
     ActivationSnapshot,
+    Attribution,
+    Embedding,
     EpochMetrics,
     Evaluation,
     FilterSnapshot,
+    LayerStats,
     StepMetrics,
+    TopActivations,
 )
-from cnnviz.training.metrics import confusion_matrix
+from cnnviz.training.timeline import Timeline
 
-__all__ = ["Mailbox", "SessionInfo", "TrainingController", "TrainingWorker", "Updates"]
+__all__ = ["Mailbox", "SessionInfo", "TimelineState", "TrainingController", "TrainingWorker",
+           "Updates"]
 
 RUNNING, PAUSED, STOPPED = "running", "paused", "stopped"
-EVAL_CHUNK = 500  # test images per forward pass; the worker checks for exit between chunks
+#: Inspection views the GUI can ask the worker to keep up to date (`TrainingController.watch`).
+WATCHABLE = ("attribution", "top", "embedding", "stats")
+ATTRIBUTION_INTERVAL = 2.0  # s between attributions while training runs (each costs ~0.1 s)
+EMBEDDING_DIGITS = 2000
+TIMELINE_EVERY, TIMELINE_MB = 200, 64.0
+TIMELINE_TEST = 1000  # test digits evaluated for each recorded moment's confusion matrix
 
 
 # -- what crosses from the worker to the GUI ------------------------------------------------
 
 
+@dataclass(frozen=True)
+class TimelineState:
+    """What the timeline holds: the recorded steps and the memory they use of the budget."""
+
+    steps: tuple
+    memory_mb: float
+    budget_mb: float
+    every: int
+
+
 @dataclass
 class Updates:
-    """Everything new since the last drain. steps/epochs: every metric in order;
-    filters/activations/evaluation: only the newest (None when nothing new)."""
+    """Everything new since the last drain. steps/epochs/layer_stats: every one in order;
+    the rest: only the newest (None when nothing new)."""
 
     steps: list = field(default_factory=list)
     epochs: list = field(default_factory=list)
+    layer_stats: list = field(default_factory=list)
     filters: FilterSnapshot | None = None
     activations: ActivationSnapshot | None = None
     evaluation: Evaluation | None = None
+    attribution: Attribution | None = None
+    top: TopActivations | None = None
+    embedding: Embedding | None = None
+    timeline: TimelineState | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.steps or self.epochs or self.filters is not None
-                    or self.activations is not None or self.evaluation is not None)
+        return bool(self.steps or self.epochs or self.layer_stats) or any(
+            getattr(self, k) is not None for k in _NEWEST)
 
     def step_array(self) -> np.ndarray:
         """steps as (n, 4) float64: step, loss, accuracy, lr."""
@@ -79,6 +108,13 @@ class Updates:
                         np.float64).reshape(-1, 8)
 
 
+#: Updates fields that keep only the newest event, by event type.
+_NEWEST = {"filters": FilterSnapshot, "activations": ActivationSnapshot,
+           "evaluation": Evaluation, "attribution": Attribution, "top": TopActivations,
+           "embedding": Embedding, "timeline": TimelineState}
+_LISTS = {StepMetrics: "steps", EpochMetrics: "epochs", LayerStats: "layer_stats"}
+
+
 class Mailbox:
     """Thread-safe drop box: `put` on the worker (the session's listener), `take` on the GUI."""
 
@@ -87,18 +123,16 @@ class Mailbox:
         self._box = Updates()
 
     def put(self, event) -> None:
+        if isinstance(event, Evaluation) and event.split != "test":
+            return  # the val pass at epoch end is in EpochMetrics already
         with self._lock:
-            box = self._box
-            if isinstance(event, StepMetrics):
-                box.steps.append(event)
-            elif isinstance(event, EpochMetrics):
-                box.epochs.append(event)
-            elif isinstance(event, FilterSnapshot):
-                box.filters = event
-            elif isinstance(event, ActivationSnapshot):
-                box.activations = event
-            elif isinstance(event, Evaluation) and event.split == "test":
-                box.evaluation = event  # the val pass at epoch end is in EpochMetrics already
+            kind = type(event)
+            if kind in _LISTS:
+                getattr(self._box, _LISTS[kind]).append(event)
+            else:
+                for name, cls in _NEWEST.items():
+                    if kind is cls:
+                        setattr(self._box, name, event)
 
     def take(self) -> Updates:
         with self._lock:
@@ -115,7 +149,9 @@ class SessionInfo:
 
     test_images: uint8 (N, 28, 28) of the evaluated test split, in evaluation order.
     history: a copy of session.history ({"steps": [(step, loss, acc, lr)], "epochs": [...]}).
-    summary: model.summary() rows. reason: "new", "reset" or "opened <path>".
+    summary: model.summary() rows. conv_layers: names of the layers with (C, H, W) outputs.
+    reason: "new", "reset", "opened <path>" or "branched from step <n>"; previous_history:
+    after a branch, the history the run had before it (to draw the old curves), else None.
     """
 
     config: TrainConfig
@@ -133,10 +169,13 @@ class SessionInfo:
     steps_per_epoch: int
     total_steps: int
     backend: str
+    conv_layers: tuple = ()
     reason: str = "new"
+    previous_history: dict | None = None
 
 
-def session_info(session: TrainingSession, reason: str) -> SessionInfo:
+def session_info(session: TrainingSession, reason: str,
+                 previous_history: dict | None = None) -> SessionInfo:
     ds = session.dataset
     return SessionInfo(
         config=copy.deepcopy(session.config),
@@ -155,7 +194,9 @@ def session_info(session: TrainingSession, reason: str) -> SessionInfo:
         steps_per_epoch=session.steps_per_epoch,
         total_steps=session.total_steps,
         backend=session.backend.name,
+        conv_layers=tuple(session.conv_layers()),
         reason=reason,
+        previous_history=previous_history,
     )
 
 
@@ -174,10 +215,12 @@ class TrainingWorker(QObject):
     sigSaved = Signal(str)  # checkpoint path
     sigBusy = Signal(str)  # what the worker is doing that takes long ("" when done)
     sigCommandDone = Signal(str)  # name of each command after it was handled
+    sigMoment = Signal(object)  # a timeline Moment asked for with the "moment" command
     sigFinished = Signal()
 
     def __init__(self, commands: queue.Queue, mailbox: Mailbox, exit_event: threading.Event,
-                 snapshot_interval: float = 0.5, yield_seconds: float = 0.0):
+                 snapshot_interval: float = 0.5, yield_seconds: float = 0.0,
+                 timeline_every: int = TIMELINE_EVERY, timeline_mb: float = TIMELINE_MB):
         super().__init__()  # no parent: it is moved to its thread
         self.commands = commands
         self.mailbox = mailbox
@@ -190,6 +233,11 @@ class TrainingWorker(QObject):
         self.digit: Any = 0  # int test index or a (28, 28) float image in [0, 1]
         self._until_epoch: int | None = None
         self._last_snapshot = 0.0
+        self.watch: set[str] = set()  # inspection views kept up to date (WATCHABLE)
+        self.attribution_request: tuple = (None, None)  # (target class or None, layer or None)
+        self.top_layer: str | None = None
+        self._last_attribution = 0.0
+        self.timeline = Timeline(timeline_every, timeline_mb)
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -214,6 +262,7 @@ class TrainingWorker(QObject):
             traceback.print_exc()
             self.sigError.emit(f"the training thread stopped: {exc.__class__.__name__}: {exc}")
         finally:
+            self.timeline.close()
             self.sigFinished.emit()
 
     def _drain_commands(self, block: bool) -> None:
@@ -260,8 +309,9 @@ class TrainingWorker(QObject):
             self._diverged(exc)
             return
         snap = time.monotonic() - self._last_snapshot >= self.snapshot_interval
+        self._record_moment()
         if s.epoch != epoch:
-            self._evaluate()
+            self._epoch_end()
             snap = True
         if s.finished:
             self._complete(snapshots=False)
@@ -289,45 +339,98 @@ class TrainingWorker(QObject):
         self.sigDiverged.emit(str(exc))
 
     def _snapshots(self) -> None:
-        """Kernels and the chosen digit's activations, now (they reach the mailbox)."""
+        """Kernels and the chosen digit's activations, now (they reach the mailbox); the
+        attribution too when it is watched (on a time budget while running)."""
         s = self.session
         if s is None:
             return
         with np.errstate(over="ignore", invalid="ignore"):  # after a divergence
             s.filters()
             self._activations()
+            now = time.monotonic()
+            if "attribution" in self.watch and (
+                    self.state != RUNNING or now - self._last_attribution >= ATTRIBUTION_INTERVAL):
+                self._attribution()
         self._last_snapshot = time.monotonic()
 
-    def _activations(self) -> None:
-        s = self.session
+    def _digit(self):
+        """The chosen digit as the session takes it: a test index, or a drawing in [0, 1]."""
         digit = self.digit
         if isinstance(digit, (int, np.integer)):
-            digit = int(digit) % len(s.splits["test"][1])
-        s.activations(digit)  # an int test index or a (28, 28) drawing in [0, 1]
+            return int(digit) % len(self.session.splits["test"][1])
+        return digit
+
+    def _activations(self) -> ActivationSnapshot:
+        return self.session.activations(self._digit())
+
+    def _attribution(self) -> None:
+        s = self.session
+        target, layer = self.attribution_request
+        if target is not None and not 0 <= target < s.model_classes():
+            target = None
+        if layer not in s.conv_layers():
+            layer = None
+        if s.conv_layers():
+            s.attribution(self._digit(), target, layer)
+        self._last_attribution = time.monotonic()
 
     def _evaluate(self) -> Evaluation | None:
-        """The test split in chunks (so an exit request is seen within one chunk); emits the
-        Evaluation like TrainingSession.evaluate("test") does."""
+        """The test split (emitted to the mailbox); None when the window is closing."""
         s = self.session
-        x, y = s.splits["test"]
-        n = len(y)
-        self.sigBusy.emit(f"evaluating {n} test images")
-        probs = np.empty((n, s.model_classes()), np.float32)
-        for i in range(0, n, EVAL_CHUNK):
-            if self.exit_event.is_set():
-                return None
+        self.sigBusy.emit(f"evaluating {len(s.splits['test'][1])} test images")
+        try:
             with np.errstate(over="ignore", invalid="ignore"):  # huge weights after divergence
-                logits = s.model.forward(s.backend.to_device(x[i : i + EVAL_CHUNK]), False)
-                probs[i : i + EVAL_CHUNK] = to_numpy(softmax(logits))
-            time.sleep(self.yield_seconds)
-        preds = probs.argmax(axis=1)
-        eps = np.finfo(np.float32).tiny
-        loss = float(-np.log(np.maximum(probs[np.arange(n), y], eps)).mean()) if n else 0.0
-        ev = Evaluation("test", s.step_count, loss, float((preds == y).mean()) if n else 0.0,
-                        confusion_matrix(y, preds, probs.shape[1]), preds, y.copy(), probs)
-        s.emit(ev)
-        self.sigBusy.emit("")
-        return ev
+                return s.evaluate("test")
+        finally:
+            self.sigBusy.emit("")
+
+    def _epoch_end(self) -> None:
+        """The test set, then the watched inspections that refresh once per epoch."""
+        if self._evaluate() is None:
+            return
+        if "top" in self.watch:
+            self._top()
+        if "embedding" in self.watch:
+            self._embedding()
+
+    def _top(self) -> None:
+        s = self.session
+        layers = s.conv_layers()
+        if not layers:
+            return
+        layer = self.top_layer if self.top_layer in layers else layers[0]
+        self.sigBusy.emit(f"finding the top digits of {layer}")
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):
+                s.top_activations(layer)
+        finally:
+            self.sigBusy.emit("")
+
+    def _embedding(self) -> None:
+        self.sigBusy.emit(f"projecting {EMBEDDING_DIGITS} test digits")
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):
+                self.session.embedding(EMBEDDING_DIGITS)
+        finally:
+            self.sigBusy.emit("")
+
+    def _record_moment(self) -> None:
+        """A timeline moment when one is due: kernels, the chosen digit's activations and the
+        confusion matrix of the first TIMELINE_TEST test digits, with a checkpoint."""
+        s = self.session
+        if not self.timeline.due(s.step_count):
+            return
+        with np.errstate(over="ignore", invalid="ignore"):
+            ev = s.evaluate("test", limit=TIMELINE_TEST, emit=False)
+            if ev is None:  # closing
+                return
+            self.timeline.record(s, self._activations(), ev)
+        self._timeline_state()
+
+    def _timeline_state(self) -> None:
+        tl = self.timeline
+        self.mailbox.put(TimelineState(tuple(m.step for m in tl.moments), tl.nbytes / 2**20,
+                                       tl.max_bytes / 2**20, tl.every))
 
     # -- commands (each runs on the worker thread) -------------------------------------------
 
@@ -336,12 +439,18 @@ class TrainingWorker(QObject):
             self.session.listeners.clear()
         self.session = session
         self.dataset = session.dataset
+        session.stop_event = self.exit_event  # a close stops an evaluation between batches
+        session.collect_layer_stats = "stats" in self.watch
         session.listeners.append(self.mailbox.put)
         self._until_epoch = None
         self.digit = 0  # the digits panel shows test digit 0 of a new session
+        old = self.timeline
+        old.close()
+        self.timeline = Timeline(old.every, old.max_bytes / 2**20)
         self.mailbox.clear()  # nothing of the old session may reach the new panels
         self._set_state(STOPPED)
         self.sigSessionReady.emit(session_info(session, reason))
+        self._timeline_state()
         self._snapshots()
 
     def _build(self, config: TrainConfig, dataset, reason: str) -> None:
@@ -412,8 +521,9 @@ class TrainingWorker(QObject):
             return
         epoch = s.epoch
         s.step()  # a DivergenceError is handled by _drain_commands
+        self._record_moment()
         if s.epoch != epoch:
-            self._evaluate()
+            self._epoch_end()
         if s.finished:
             self._complete(snapshots=False)
         self._snapshots()
@@ -441,6 +551,66 @@ class TrainingWorker(QObject):
         if self.session is not None:
             with np.errstate(over="ignore", invalid="ignore"):
                 self._activations()
+                if "attribution" in self.watch:
+                    self._attribution()
+
+    def _cmd_watch(self, name: str, on: bool) -> None:
+        if name not in WATCHABLE:
+            raise ValueError(f"cannot watch {name!r}; choose one of {', '.join(WATCHABLE)}")
+        (self.watch.add if on else self.watch.discard)(name)
+        if self.session is not None:
+            self.session.collect_layer_stats = "stats" in self.watch
+
+    def _cmd_attribution(self, target: int | None, layer: str | None) -> None:
+        self.attribution_request = (target, layer)
+        self.watch.add("attribution")
+        if self.session is not None:
+            with np.errstate(over="ignore", invalid="ignore"):
+                self._attribution()
+
+    def _cmd_top(self, layer: str | None) -> None:
+        self.top_layer = layer
+        self.watch.add("top")
+        if self.session is not None:
+            self._top()
+
+    def _cmd_embedding(self) -> None:
+        self.watch.add("embedding")
+        if self.session is not None:
+            self._embedding()
+
+    def _cmd_snapshots(self) -> None:
+        self._last_attribution = 0.0
+        self._snapshots()
+
+    def _cmd_moment(self, step: int) -> None:
+        self.sigMoment.emit(self.timeline.at(step))  # LookupError when nothing is recorded
+
+    def _cmd_timeline(self, every: int, max_mb: float) -> None:
+        self.timeline.configure(every, max_mb)
+        self._timeline_state()
+
+    def _cmd_branch(self, step: int, config: TrainConfig | None) -> None:
+        """Go back to the moment at `step` and train on from it with `config`'s live settings;
+        the old run's history goes to the GUI with the new SessionInfo."""
+        s = self.session
+        if s is None:
+            raise RuntimeError("no session to branch")
+        moment = self.timeline.at(step)
+        self.sigBusy.emit(f"going back to step {moment.step}")
+        try:
+            old = self.timeline.branch(s, moment)
+            if config is not None:
+                self._apply_soft(config)
+        finally:
+            self.sigBusy.emit("")
+        self._until_epoch = None
+        self.mailbox.clear()
+        self.sigSessionReady.emit(session_info(s, f"branched from step {moment.step}", old))
+        self._timeline_state()
+        self._evaluate()
+        self._cmd_snapshots()
+        self._set_state(STOPPED if s.finished else RUNNING)
 
     def _cmd_save(self, path: str) -> None:
         if self.session is None:
@@ -489,11 +659,13 @@ class TrainingController(QObject):
     sigSaved = Signal(str)
     sigBusy = Signal(str)
     sigCommandDone = Signal(str)
+    sigMoment = Signal(object)  # timeline Moment
     sigFinished = Signal()
     sigUpdates = Signal(object)  # Updates, at most every drain_interval_ms
 
     def __init__(self, parent: QObject | None = None, drain_interval_ms: int = 100,
-                 snapshot_interval: float = 0.5, yield_seconds: float = 0.0):
+                 snapshot_interval: float = 0.5, yield_seconds: float = 0.0,
+                 timeline_every: int = TIMELINE_EVERY, timeline_mb: float = TIMELINE_MB):
         super().__init__(parent)
         self.commands: queue.Queue = queue.Queue()
         self.mailbox = Mailbox()
@@ -505,7 +677,8 @@ class TrainingController(QObject):
         self._thread = QThread()
         self._thread.setObjectName("cnnviz-training")
         self.worker = TrainingWorker(self.commands, self.mailbox, self.exit_event,
-                                     snapshot_interval, yield_seconds)
+                                     snapshot_interval, yield_seconds, timeline_every,
+                                     timeline_mb)
         self.worker.moveToThread(self._thread)
         self._thread.started.connect(self.worker.run)
         w = self.worker
@@ -517,6 +690,7 @@ class TrainingController(QObject):
         w.sigSaved.connect(self._on_saved)
         w.sigBusy.connect(self._on_busy)
         w.sigCommandDone.connect(self._on_command_done)
+        w.sigMoment.connect(self.sigMoment)
         w.sigFinished.connect(self._on_finished)
 
         self._timer = QTimer(self)
@@ -566,6 +740,40 @@ class TrainingController(QObject):
         if not isinstance(digit, (int, np.integer)):
             digit = np.array(digit, np.float32, copy=True)
         self._send("digit", digit)
+
+    def watch(self, view: str, on: bool = True) -> None:
+        """Keep an inspection view up to date while training (one of WATCHABLE): "attribution"
+        with the snapshots, "top" and "embedding" at each epoch end, "stats" every step."""
+        self._send("watch", view, bool(on))
+
+    def attribution(self, target: int | None = None, layer: str | None = None) -> None:
+        """Saliency, Grad-CAM of `layer` and occlusion of the chosen digit for class `target`
+        (None: the predicted class; layer None: the last conv layer), now and from then on."""
+        self._send("attribution", None if target is None else int(target), layer)
+
+    def top_activations(self, layer: str | None = None) -> None:
+        """The top test digits of each channel of `layer`, now and at each epoch end."""
+        self._send("top", layer)
+
+    def embedding(self) -> None:
+        """The 2-D embedding of the first test digits, now and at each epoch end."""
+        self._send("embedding")
+
+    def snapshots(self) -> None:
+        """Fresh kernels, activations (and attribution, when watched) of the live network."""
+        self._send("snapshots")
+
+    def moment(self, step: int) -> None:
+        """Ask for the recorded moment at or before `step`; it arrives as sigMoment."""
+        self._send("moment", int(step))
+
+    def set_timeline(self, every: int, max_mb: float) -> None:
+        """Record a moment every `every` steps, keeping at most `max_mb` MB of them."""
+        self._send("timeline", int(every), float(max_mb))
+
+    def branch(self, step: int, config: TrainConfig | None = None) -> None:
+        """Restore the moment at `step` and train on from it with `config`'s live settings."""
+        self._send("branch", int(step), copy.deepcopy(config) if config is not None else None)
 
     def save(self, path) -> None:
         self._send("save", str(path))

@@ -16,15 +16,29 @@ import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtCore import QObject, QSettings, Qt, QTimer, Signal, Slot
 
-from cnnviz.app.controller import PAUSED, RUNNING, SessionInfo, TrainingController, Updates
+from cnnviz.app.controller import (
+    PAUSED,
+    RUNNING,
+    TIMELINE_EVERY,
+    TIMELINE_MB,
+    SessionInfo,
+    TrainingController,
+    Updates,
+)
 from cnnviz.app.panels.activations import ActivationsPanel
 from cnnviz.app.panels.architecture import ArchitecturePanel
+from cnnviz.app.panels.attribution import AttributionPanel
 from cnnviz.app.panels.confusion import ConfusionPanel
 from cnnviz.app.panels.controls import DATASETS, ControlsPanel
 from cnnviz.app.panels.curves import CurvesPanel
+from cnnviz.app.panels.debugger import DebuggerPanel
 from cnnviz.app.panels.digits import DigitsPanel
+from cnnviz.app.panels.embedding import EmbeddingPanel
 from cnnviz.app.panels.filters import FiltersPanel
+from cnnviz.app.panels.timeline import TimelinePanel
+from cnnviz.app.panels.top_digits import TopDigitsPanel
 from cnnviz.training.config import TrainConfig
+from cnnviz.training.timeline import Moment
 
 __all__ = ["MainWindow", "DataLoader"]
 
@@ -33,7 +47,12 @@ DEFAULT_SIZE = (1600, 1000)
 #: separate short event rather than one long one (the GUI thread shares the GIL with the
 #: training thread, which makes every repaint slower while training).
 FEED_MS = 15
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: the inspection docks of issue 4
+#: Inspection docks -> the view the worker keeps up to date while the dock is visible.
+WATCHED = {"attribution": "attribution", "top_digits": "top", "embedding": "embedding",
+           "debugger": "stats"}
+#: Docks that show a recorded moment while the timeline is scrubbed.
+SCRUBBED = ("filters", "activations", "confusion")
 CHECKPOINT_FILTER = "cnnviz checkpoints (*.npz);;All files (*)"
 
 
@@ -114,6 +133,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self._loading = False
         self._data_request: tuple[str, str | None] = ("mnist", None)
         self._last_step = None
+        self._last_evaluation = None  # the newest full test evaluation (for back-to-live)
+        self._scrubbed: Moment | None = None  # the timeline moment shown, None when live
+        self._inspected: set[str] = set()  # inspection docks filled for this session
         self._run_epochs = 1
         self._closed = False
         self._feeds: dict = {}  # panel -> the newest pending feed, oldest panel first
@@ -143,6 +165,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.digits = DigitsPanel()
         self.controls = ControlsPanel()
         self.architecture = ArchitecturePanel()
+        self.timeline = TimelinePanel()
+        self.attribution = AttributionPanel()
+        self.top_digits = TopDigitsPanel()
+        self.embedding = EmbeddingPanel()
+        self.debugger = DebuggerPanel()
         self.docks: dict[str, QtWidgets.QDockWidget] = {}
         for key, title, panel in (
             ("curves", "Curves", self.curves),
@@ -152,6 +179,11 @@ class MainWindow(QtWidgets.QMainWindow):
             ("digits", "Digits", self.digits),
             ("controls", "Controls", self.controls),
             ("architecture", "Architecture", self.architecture),
+            ("timeline", "Timeline", self.timeline),
+            ("attribution", "Where it looks", self.attribution),
+            ("top_digits", "Top digits", self.top_digits),
+            ("embedding", "Embedding", self.embedding),
+            ("debugger", "Step debugger", self.debugger),
         ):
             dock = QtWidgets.QDockWidget(title, self)
             dock.setObjectName(f"dock-{key}")
@@ -168,6 +200,7 @@ class MainWindow(QtWidgets.QMainWindow):
                              | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetFloatable
                              | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetClosable)
             self.docks[key] = dock
+        self._titles = {key: dock.windowTitle() for key, dock in self.docks.items()}
 
         self._make_actions()
         self._make_menus_and_toolbar()
@@ -313,8 +346,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.status_labels["state"].setText("starting")
 
     def default_layout(self) -> None:
-        """The arrangement for 1600x1000: settings left; curves and confusion in the middle;
-        activations, filters and digits on the right."""
+        """The arrangement for 1600x1000: settings left; curves, timeline and confusion (with
+        the embedding and the step debugger as tabs) in the middle; activations (tab: where
+        it looks), filters (tab: top digits) and digits on the right."""
         d = self.docks
         for dock in d.values():
             dock.setFloating(False)
@@ -327,9 +361,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self.splitDockWidget(d["curves"], d["confusion"], Qt.Orientation.Vertical)
         self.splitDockWidget(d["activations"], d["filters"], Qt.Orientation.Vertical)
         self.splitDockWidget(d["filters"], d["digits"], Qt.Orientation.Vertical)
+        self.splitDockWidget(d["curves"], d["timeline"], Qt.Orientation.Vertical)
+        self.tabifyDockWidget(d["confusion"], d["embedding"])
+        self.tabifyDockWidget(d["confusion"], d["debugger"])
+        self.tabifyDockWidget(d["activations"], d["attribution"])
+        self.tabifyDockWidget(d["filters"], d["top_digits"])
         for dock in d.values():
             dock.show()
-        d["controls"].raise_()
+        for key in ("controls", "confusion", "activations", "filters"):
+            d[key].raise_()
         self._size_docks()
         QTimer.singleShot(0, self._size_docks)  # again once the window has its real size
 
@@ -341,8 +381,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.resizeDocks([d["controls"], d["curves"], d["activations"]],
                          [left, rest // 2, rest - rest // 2], Qt.Orientation.Horizontal)
         avail = h - 110
-        self.resizeDocks([d["curves"], d["confusion"]],
-                         [int(avail * 0.52), avail - int(avail * 0.52)], Qt.Orientation.Vertical)
+        strip = 150
+        curves = int((avail - strip) * 0.5)
+        self.resizeDocks([d["curves"], d["timeline"], d["confusion"]],
+                         [curves, strip, avail - strip - curves], Qt.Orientation.Vertical)
         self.resizeDocks([d["activations"], d["filters"], d["digits"]],
                          [int(avail * 0.40), int(avail * 0.28), avail - int(avail * 0.68)],
                          Qt.Orientation.Vertical)
@@ -365,6 +407,19 @@ class MainWindow(QtWidgets.QMainWindow):
         self.confusion.sigRefreshRequested.connect(self.evaluate)
         self.confusion.sigDigitChosen.connect(self._on_confusion_digit)
         self.digits.sigDigitChosen.connect(self._on_digit_chosen)
+        c.sigMoment.connect(self._on_moment)
+        self.timeline.sigScrub.connect(self._on_scrub)
+        self.timeline.sigLive.connect(self._on_live)
+        self.timeline.sigBranch.connect(self._on_branch)
+        self.timeline.sigSettingsChanged.connect(self._on_timeline_settings)
+        self.attribution.sigRequest.connect(self._on_attribution_request)
+        self.top_digits.sigLayerChosen.connect(self.controller.top_activations)
+        self.top_digits.sigDigitChosen.connect(self._on_confusion_digit)
+        self.embedding.sigRefreshRequested.connect(self.controller.embedding)
+        self.embedding.sigDigitChosen.connect(self._on_confusion_digit)
+        for key in WATCHED:
+            self.docks[key].visibilityChanged.connect(
+                lambda visible, k=key: self._on_inspection_visible(k, visible))
         self.loader.sigProgress.connect(self._on_data_progress)
         self.loader.sigLoaded.connect(self._on_data_loaded)
         self.loader.sigFailed.connect(self._on_data_failed)
@@ -393,6 +448,15 @@ class MainWindow(QtWidgets.QMainWindow):
         except (TypeError, ValueError):
             pass
         self.curves.set_log_scale(str(s.value("curves/log", "false")).lower() == "true")
+        try:
+            every = int(s.value("timeline/every", TIMELINE_EVERY))
+            budget = float(s.value("timeline/budget_mb", TIMELINE_MB))
+        except (TypeError, ValueError):
+            every, budget = TIMELINE_EVERY, TIMELINE_MB
+        self.timeline.set_settings(every, budget)
+        every, budget = self.timeline.settings()  # within the spin boxes' ranges
+        if (every, budget) != (TIMELINE_EVERY, TIMELINE_MB):
+            self.controller.set_timeline(every, budget)
 
     def save_settings(self) -> None:
         s = self.settings
@@ -402,6 +466,9 @@ class MainWindow(QtWidgets.QMainWindow):
         s.setValue("config/train", json.dumps(cfg.to_dict()))
         s.setValue("curves/smoothing", self.curves.smoothing_weight())
         s.setValue("curves/log", "true" if self.curves.log_scale.isChecked() else "false")
+        every, budget = self.timeline.settings()
+        s.setValue("timeline/every", every)
+        s.setValue("timeline/budget_mb", budget)
         name, folder = self._data_request
         s.setValue("data/name", name)
         s.setValue("data/folder", folder or "")
@@ -650,6 +717,74 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_digit_chosen(self, digit) -> None:
         self.controller.choose_digit(digit)
 
+    # -- slots: inspection and timeline ---------------------------------------------------
+
+    def _on_inspection_visible(self, key: str, visible: bool) -> None:
+        """An inspection dock was shown or hidden: the worker computes only what is seen."""
+        self.controller.watch(WATCHED[key], visible)
+        if visible and self.controller.info is not None and key not in self._inspected:
+            self._inspect(key)
+
+    def _inspect(self, key: str) -> None:
+        """Fill an inspection dock now (the worker answers through the mailbox)."""
+        self._inspected.add(key)
+        if key == "attribution":
+            self.controller.attribution(self.attribution.target(),
+                                        self.attribution.layer() or None)
+        elif key == "top_digits":
+            self.controller.top_activations(self.top_digits.layer() or None)
+        elif key == "embedding":
+            self.controller.embedding()
+
+    @Slot(object, str)
+    def _on_attribution_request(self, target, layer: str) -> None:
+        self.controller.attribution(target, layer or None)
+
+    @Slot(int)
+    def _on_scrub(self, step: int) -> None:
+        self.controller.moment(step)
+
+    @Slot(object)
+    def _on_moment(self, m: Moment) -> None:
+        """Show a recorded moment in the filters, activations and confusion panels."""
+        if self.timeline.is_live():
+            return  # the user went back to live before it arrived
+        self._scrubbed = m
+        for key in SCRUBBED:
+            self._feeds.pop(key, None)
+        self.filters.set_filters(m.filters)
+        if m.activations is not None:
+            self.activations.set_activations(m.activations, self.class_names)
+        ev = m.evaluation
+        if ev is not None and self.test_images is not None:
+            self.confusion.set_evaluation(ev, self.test_images[: len(ev.labels)],
+                                          self.class_names)
+        for key in SCRUBBED:
+            self.docks[key].setWindowTitle(f"{self._titles[key]} at step {m.step} (timeline)")
+        self.curves.set_marker(m.step)
+
+    @Slot()
+    def _on_live(self) -> None:
+        """Back to the network as it is now."""
+        self._scrubbed = None
+        self.curves.set_marker(None)
+        for key in SCRUBBED:
+            self.docks[key].setWindowTitle(self._titles[key])
+        if self._last_evaluation is not None:
+            self._queue_feed("confusion", self._show_evaluation)
+        if self.controller.info is not None:
+            self.controller.snapshots()
+
+    @Slot(int)
+    def _on_branch(self, step: int) -> None:
+        cfg = self.current_config()
+        self._run_epochs = cfg.epochs
+        self.controller.branch(step, cfg)
+
+    @Slot(int, float)
+    def _on_timeline_settings(self, every: int, budget_mb: float) -> None:
+        self.controller.set_timeline(every, budget_mb)
+
     # -- slots: controller --------------------------------------------------------------------
 
     @Slot(object)
@@ -665,21 +800,40 @@ class MainWindow(QtWidgets.QMainWindow):
             em = up.epochs[-1]
             if np.isfinite(em.val_accuracy):
                 self.controls.set_result("val", em.val_accuracy, em.step)
+        for stats in up.layer_stats:
+            self.debugger.set_stats(stats)  # cheap: it redraws on its own timer
+        if up.timeline is not None:
+            t = up.timeline
+            self.timeline.set_moments(list(t.steps), t.memory_mb, t.budget_mb)
         if up.evaluation is not None:
             ev = up.evaluation
             self.curves.add_evaluation(ev.step, ev.loss, ev.accuracy)
             self.controls.set_result("test", ev.accuracy, ev.step)
             if self.test_images is not None and len(self.test_images) == len(ev.labels):
-                self._queue_feed("confusion", lambda: self.confusion.set_evaluation(
-                    ev, self.test_images, self.class_names))
+                self._last_evaluation = ev
+                if self._scrubbed is None:
+                    self._queue_feed("confusion", self._show_evaluation)
                 self._queue_feed("predictions", lambda: self.digits.set_predictions(
                     ev.predictions))
-        if up.filters is not None:
+        if up.filters is not None and self._scrubbed is None:
             snap = up.filters
             self._queue_feed("filters", lambda: self.filters.set_filters(snap))
-        if up.activations is not None:
+        if up.activations is not None and self._scrubbed is None:
             act = up.activations
             self._queue_feed("activations", lambda: self._show_activations(act))
+        names = self.class_names
+        if up.attribution is not None:
+            attr = up.attribution
+            self._queue_feed("attribution", lambda: self.attribution.set_attribution(attr, names))
+        if up.top is not None:
+            top = up.top
+            self._queue_feed("top_digits", lambda: self.top_digits.set_top(top))
+        if up.embedding is not None:
+            emb = up.embedding
+            self._queue_feed("embedding", lambda: self.embedding.set_embedding(emb, names))
+
+    def _show_evaluation(self) -> None:
+        self.confusion.set_evaluation(self._last_evaluation, self.test_images, self.class_names)
 
     def _show_activations(self, snap) -> None:
         self.activations.set_activations(snap, self.class_names)
@@ -733,7 +887,20 @@ class MainWindow(QtWidgets.QMainWindow):
         self._feeds.clear()  # nothing of the previous session
         self.class_names = tuple(info.class_names)
         self.test_images = info.test_images
+        self._last_evaluation = None
         self.curves.set_history(info.history)
+        self.curves.set_overlay(info.previous_history)
+        if self._scrubbed is not None or not self.timeline.is_live():
+            self.timeline.go_live()
+        layers = list(info.conv_layers)
+        self.attribution.set_layers(layers)
+        self.top_digits.set_layers(layers)
+        self.top_digits.set_test_images(info.test_images)
+        self.embedding.set_test_images(info.test_images)
+        self._inspected.clear()
+        for key in WATCHED:
+            if self.docks[key].widget().isVisible():
+                self._inspect(key)
         self.digits.set_test_set(info.test_images, info.test_labels, info.class_names)
         self.digits.set_predictions(None)
         self.architecture.set_num_classes(len(info.class_names))

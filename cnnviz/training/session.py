@@ -276,13 +276,19 @@ class TrainingSession:
 
     # -- inspection -------------------------------------------------------------------------
 
-    def evaluate(self, split: str = "test", limit: int | None = None) -> Evaluation:
-        """Loss, accuracy, confusion matrix and per-sample predictions on a split (eval mode)."""
+    def evaluate(self, split: str = "test", limit: int | None = None,
+                 emit: bool = True) -> Evaluation | None:
+        """Loss, accuracy, confusion matrix and per-sample predictions on a split (eval mode),
+        for its first `limit` samples (all when None). Returns None, emitting nothing, when
+        stop_event is set before the pass ends (it is checked between batches). emit=False
+        returns the Evaluation without telling the listeners."""
         x, y = self.splits[split]
         if limit:
             x, y = x[:limit], y[:limit]
         probs = np.empty((len(y), self.model_classes()), np.float32)
         for i in range(0, len(y), EVAL_BATCH):
+            if self.stop_event.is_set():
+                return None
             logits = self.model.forward(self.backend.to_device(x[i : i + EVAL_BATCH]), False)
             probs[i : i + EVAL_BATCH] = to_numpy(softmax(logits))
         preds = probs.argmax(axis=1)
@@ -290,7 +296,8 @@ class TrainingSession:
         loss = float(-np.log(np.maximum(probs[np.arange(len(y)), y], eps)).mean()) if len(y) else 0
         ev = Evaluation(split, self.step_count, loss, float((preds == y).mean()) if len(y) else 0.0,
                         confusion_matrix(y, preds, probs.shape[1]), preds, y.copy(), probs)
-        self.emit(ev)
+        if emit:
+            self.emit(ev)
         return ev
 
     def model_classes(self) -> int:

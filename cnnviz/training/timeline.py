@@ -8,29 +8,37 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from cnnviz.training.events import ActivationSnapshot, Evaluation, FilterSnapshot
 
 
 @dataclass(frozen=True)
 class Moment:
-    """One recorded step. confusion: (K, K) int64 or None; checkpoint: path of its weights."""
+    """One recorded step: the kernels, the chosen digit's activations, an evaluation (on the
+    first test digits, for the confusion matrix) or None, and the path of its checkpoint."""
 
     step: int
     epoch: int
     filters: FilterSnapshot
     activations: ActivationSnapshot | None
-    confusion: np.ndarray | None
+    evaluation: Evaluation | None
     checkpoint: Path
+
+    def configure(self, every: int, max_mb: float) -> None:
+        """Record every `every` steps from now on, within `max_mb` (thinning at once)."""
+        if every < 1 or not max_mb > 0:
+            raise ValueError(f"the timeline needs every >= 1 step and a positive memory budget "
+                             f"(got every={every}, {max_mb} MB)")
+        self.every, self.max_bytes = int(every), int(max_mb * 2**20)
+        self._thin()
 
     @property
     def nbytes(self) -> int:
         arrays = list(self.filters.filters.values())
         if self.activations is not None:
             arrays += [m for _, m in self.activations.maps] + [self.activations.image]
-        if self.confusion is not None:
-            arrays.append(self.confusion)
+        if self.evaluation is not None:
+            ev = self.evaluation
+            arrays += [ev.confusion, ev.predictions, ev.labels, ev.probs]
         return sum(a.nbytes for a in arrays)
 
 
@@ -49,6 +57,14 @@ class Timeline:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.moments: list[Moment] = []
 
+    def configure(self, every: int, max_mb: float) -> None:
+        """Record every `every` steps from now on, within `max_mb` (thinning at once)."""
+        if every < 1 or not max_mb > 0:
+            raise ValueError(f"the timeline needs every >= 1 step and a positive memory budget "
+                             f"(got every={every}, {max_mb} MB)")
+        self.every, self.max_bytes = int(every), int(max_mb * 2**20)
+        self._thin()
+
     @property
     def nbytes(self) -> int:
         return sum(m.nbytes for m in self.moments)
@@ -58,11 +74,11 @@ class Timeline:
         return step % self.every == 0 and (not self.moments or self.moments[-1].step != step)
 
     def record(self, session, activations=None, evaluation: Evaluation | None = None) -> Moment:
-        """Snapshot `session` now (its filters, the given activations and confusion matrix)."""
+        """Snapshot `session` now: its filters, plus the given activations and evaluation."""
         path = self.folder / f"step-{session.step_count:08d}.npz"
         session.save(path)
         moment = Moment(session.step_count, session.epoch, session.filters(), activations,
-                        None if evaluation is None else evaluation.confusion.copy(), path)
+                        evaluation, path)
         self.moments = [m for m in self.moments if m.step != moment.step] + [moment]
         self._thin()
         return moment

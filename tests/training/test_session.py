@@ -117,6 +117,28 @@ def test_stop_event_stops_between_steps():
     assert s.step_count == 3
 
 
+def test_evaluate_is_quiet_on_request_and_stops_between_batches(monkeypatch):
+    import cnnviz.training.session as session_module
+
+    s = make_session()
+    events = []
+    s.listeners.append(events.append)
+    ev = s.evaluate("test", limit=30, emit=False)
+    assert len(ev.labels) == 30 and ev.confusion.sum() == 30 and events == []
+    monkeypatch.setattr(session_module, "EVAL_BATCH", 10)
+    real_forward, calls = s.model.forward, []
+
+    def forward(x, training):
+        calls.append(len(x))
+        if len(calls) == 2:
+            s.stop_event.set()  # a close request while the second batch runs
+        return real_forward(x, training)
+
+    monkeypatch.setattr(s.model, "forward", forward)
+    assert s.evaluate("test") is None
+    assert calls == [10, 10] and events == []
+
+
 def test_divergence_stops_with_step_and_advice_and_keeps_finite_weights():
     s = make_session()
     for _ in range(3):

@@ -170,6 +170,11 @@ class ActivationsPanel(QtWidgets.QWidget):
         self._class_names = tuple(class_names)
         self._coalesce.request()
 
+    @property
+    def snapshot(self) -> ActivationSnapshot | None:
+        """The snapshot shown (the newest given)."""
+        return self._snap
+
     def _draw_all(self):
         self._sync_layer_combo()
         self._draw_input()

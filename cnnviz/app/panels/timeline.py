@@ -29,12 +29,14 @@ class TimelinePanel(QtWidgets.QWidget):
     "Branch from here" (only while a past moment is shown) emits `sigBranch(step)` and then
     returns to live view, emitting `sigLive()` after it: training goes on from that
     moment. `set_moments` updates the list (moments come and go as the timeline thins
-    itself); it never emits.
+    itself); it never emits. The recording settings (every how many steps, and the memory
+    budget) emit `sigSettingsChanged(every, budget_mb)` when the user changes them.
     """
 
     sigScrub = Signal(int)
     sigLive = Signal()
     sigBranch = Signal(int)
+    sigSettingsChanged = Signal(int, float)
 
     def __init__(self, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
@@ -42,6 +44,7 @@ class TimelinePanel(QtWidgets.QWidget):
         self._memory = (0.0, 0.0)
         self._live = True
         self._selected: int | None = None  # step shown while scrubbing
+        self._emitted = (200, 64.0)  # the recording settings last announced
 
         self.info = QtWidgets.QLabel("No snapshots yet: they are recorded while training.")
         self.info.setWordWrap(True)
@@ -87,11 +90,29 @@ class TimelinePanel(QtWidgets.QWidget):
                                       "\n(choose a past moment first)")
         self.hint = QtWidgets.QLabel(SCRUB_HINT)
         self.hint.setWordWrap(True)
+        self.every_spin = QtWidgets.QSpinBox()
+        self.every_spin.setRange(1, 100000)
+        self.every_spin.setSingleStep(50)
+        self.every_spin.setValue(200)
+        self.every_spin.setSuffix(" steps")
+        self.every_spin.setToolTip("A snapshot (kernels, the chosen digit's activations, the "
+                                   "confusion matrix of 1000 test digits, and a checkpoint on "
+                                   "disk) is taken every this many training steps")
+        self.budget_spin = QtWidgets.QSpinBox()
+        self.budget_spin.setRange(1, 4096)
+        self.budget_spin.setValue(64)
+        self.budget_spin.setSuffix(" MB")
+        self.budget_spin.setToolTip("Memory the snapshots may use; beyond it every second "
+                                    "snapshot is dropped, so they stay spread over the run")
         buttons = QtWidgets.QHBoxLayout()
         buttons.setContentsMargins(0, 0, 0, 0)
         buttons.addWidget(self.live_button)
         buttons.addWidget(self.branch_button)
         buttons.addStretch(1)
+        buttons.addWidget(QtWidgets.QLabel("Snapshot every"))
+        buttons.addWidget(self.every_spin)
+        buttons.addWidget(QtWidgets.QLabel("keep at most"))
+        buttons.addWidget(self.budget_spin)
 
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -106,6 +127,8 @@ class TimelinePanel(QtWidgets.QWidget):
         self.live_button.clicked.connect(self._on_live_clicked)
         self.branch_button.clicked.connect(self._on_branch)
         self.strip.scene().sigMouseClicked.connect(self._on_strip_clicked)
+        self.every_spin.editingFinished.connect(self._on_settings)
+        self.budget_spin.editingFinished.connect(self._on_settings)
         self._update()
 
     # -- public ---------------------------------------------------------------------------
@@ -121,6 +144,18 @@ class TimelinePanel(QtWidgets.QWidget):
         elif not self._live:
             self._selected = self._steps[self._index_at(self._selected)]
         self._update()
+
+    def set_settings(self, every: int, budget_mb: float) -> None:
+        """Show the recording settings (does not emit)."""
+        for spin, value in ((self.every_spin, every), (self.budget_spin, budget_mb)):
+            spin.blockSignals(True)
+            spin.setValue(int(round(value)))
+            spin.blockSignals(False)
+        self._emitted = self.settings()
+
+    def settings(self) -> tuple[int, float]:
+        """(every how many steps a moment is recorded, memory budget in MB)."""
+        return self.every_spin.value(), float(self.budget_spin.value())
 
     def steps(self) -> list[int]:
         return list(self._steps)
@@ -226,6 +261,11 @@ class TimelinePanel(QtWidgets.QWidget):
         self._live, self._selected = True, None
         self._update()
         self.sigLive.emit()
+
+    def _on_settings(self):
+        if self.settings() != self._emitted:
+            self._emitted = self.settings()
+            self.sigSettingsChanged.emit(*self._emitted)
 
     def _on_strip_clicked(self, ev):
         if ev.button() != QtCore.Qt.MouseButton.LeftButton or not self._steps:

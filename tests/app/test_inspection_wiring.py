@@ -1,0 +1,242 @@
+"""Issue 4 in the running app: inspection commands on the worker, the timeline's moments,
+scrubbing and branching, and the docks that show them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cnnviz.app.controller import TimelineState, TrainingController, Updates
+from cnnviz.app.main_window import MainWindow
+from cnnviz.training.checkpoint import read_checkpoint
+
+pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
+
+
+class Inbox:
+    """The newest of each Updates field the controller emits, plus every LayerStats."""
+
+    def __init__(self, controller):
+        self.latest: dict = {}
+        self.layer_stats: list = []
+        controller.sigUpdates.connect(self.on_updates)
+
+    def on_updates(self, up: Updates):
+        self.layer_stats += up.layer_stats
+        for name in ("attribution", "top", "embedding", "timeline", "evaluation"):
+            if getattr(up, name) is not None:
+                self.latest[name] = getattr(up, name)
+
+
+@pytest.fixture
+def recording(qtbot):
+    """A controller that records a timeline moment every 2 steps."""
+    c = TrainingController(drain_interval_ms=20, snapshot_interval=0.2, timeline_every=2)
+    yield c
+    assert c.shutdown()
+
+
+def new_session(qtbot, controller, config, dataset):
+    with qtbot.waitSignal(controller.sigSessionReady, timeout=15000) as blocker:
+        controller.new_session(config, dataset)
+    return blocker.args[0]
+
+
+def steps(qtbot, controller, n):
+    for _ in range(n):
+        with qtbot.waitSignal(controller.sigCommandDone, timeout=10000,
+                              check_params_cb=lambda name: name == "step"):
+            controller.step_batch()
+
+
+def test_inspection_commands_answer_with_their_events(qtbot, controller, config, dataset):
+    box = Inbox(controller)
+    info = new_session(qtbot, controller, config, dataset)
+    assert info.conv_layers == ("0.Conv2D", "1.ReLU", "2.MaxPool2D", "3.Conv2D", "4.ReLU",
+                                "5.MaxPool2D")
+    controller.choose_digit(5)
+    controller.attribution(target=3, layer="0.Conv2D")
+    controller.top_activations("3.Conv2D")
+    controller.embedding()
+    qtbot.waitUntil(lambda: {"attribution", "top", "embedding"} <= set(box.latest),
+                    timeout=20000)
+    attr = box.latest["attribution"]
+    assert attr.target == 3 and attr.layer == "0.Conv2D" and attr.label == dataset.test_labels[5]
+    assert attr.saliency.shape == attr.grad_cam.shape == attr.occlusion.shape == (28, 28)
+    top = box.latest["top"]
+    assert top.layer == "3.Conv2D" and top.indices.shape == (6, 9)
+    emb = box.latest["embedding"]
+    assert emb.coords.shape == (len(dataset.test_labels), 2)  # all 200 (< 2000)
+    np.testing.assert_array_equal(emb.labels, dataset.test_labels)
+
+
+def test_layer_stats_flow_only_while_watched(qtbot, controller, config, dataset):
+    box = Inbox(controller)
+    new_session(qtbot, controller, config, dataset)
+    steps(qtbot, controller, 2)
+    qtbot.wait(100)
+    assert box.layer_stats == []  # nobody looks: no cost
+    controller.watch("stats")
+    steps(qtbot, controller, 3)
+    qtbot.waitUntil(lambda: len(box.layer_stats) == 3, timeout=5000)
+    ev = box.layer_stats[-1]
+    assert ev.step == 5 and "0.Conv2D" in ev.names
+    assert np.isfinite(ev.update_ratio[ev.names.index("0.Conv2D")])
+    controller.watch("stats", False)
+    steps(qtbot, controller, 1)
+    qtbot.wait(100)
+    assert len(box.layer_stats) == 3
+
+
+def test_unknown_view_is_an_error_naming_the_choices(qtbot, controller, config, dataset):
+    new_session(qtbot, controller, config, dataset)
+    with qtbot.waitSignal(controller.sigError, timeout=5000) as blocker:
+        controller.watch("weights")
+    assert "attribution, top, embedding, stats" in blocker.args[0]
+
+
+def test_timeline_records_moments_and_answers_scrubs(qtbot, recording, config, dataset):
+    box = Inbox(recording)
+    new_session(qtbot, recording, config, dataset)
+    steps(qtbot, recording, 6)
+    qtbot.waitUntil(lambda: box.latest.get("timeline", TimelineState((), 0, 0, 0)).steps
+                    == (2, 4, 6), timeout=5000)
+    state = box.latest["timeline"]
+    assert 0 < state.memory_mb <= state.budget_mb == 64.0 and state.every == 2
+    with qtbot.waitSignal(recording.sigMoment, timeout=5000) as blocker:
+        recording.moment(5)
+    m = blocker.args[0]
+    assert m.step == 4 and m.evaluation.confusion.sum() == len(dataset.test_labels)
+    assert m.activations.step == 4 and set(m.filters.filters) == {"0.Conv2D", "3.Conv2D"}
+    meta, _ = read_checkpoint(m.checkpoint)
+    assert meta["step"] == 4
+    recording.set_timeline(3, 64)
+    steps(qtbot, recording, 3)
+    qtbot.waitUntil(lambda: box.latest["timeline"].steps == (2, 4, 6, 9), timeout=5000)
+
+
+def test_branch_goes_back_and_trains_on_with_new_settings(qtbot, recording, config, dataset):
+    new_session(qtbot, recording, config, dataset)
+    steps(qtbot, recording, 6)
+    config.lr = 1e-4
+    with qtbot.waitSignal(recording.sigSessionReady, timeout=15000) as blocker:
+        recording.branch(4, config)
+    info = blocker.args[0]
+    assert info.reason == "branched from step 4" and info.step == 4
+    assert len(info.history["steps"]) == 4 and len(info.previous_history["steps"]) == 6
+    qtbot.waitUntil(lambda: recording.state == "running", timeout=5000)
+    recording.pause()
+    qtbot.waitUntil(lambda: recording.state == "paused", timeout=5000)
+    session = recording.worker.session
+    assert session.config.lr == 1e-4 and session.step_count > 4
+    assert all(r[3] == pytest.approx(1e-4) for r in session.history["steps"][4:])
+
+
+# -- the window ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def win(qtbot, settings, dataset, config):
+    w = MainWindow(dataset=dataset, config=config, settings=settings,
+                   controller_options={"drain_interval_ms": 50, "snapshot_interval": 0.2,
+                                       "timeline_every": 2})
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitUntil(lambda: w.controller.info is not None and w.act_start.isEnabled(),
+                    timeout=15000)
+    yield w
+    w.close()
+    assert not w.controller.is_running()
+
+
+def step_window(qtbot, w, n):
+    for _ in range(n):
+        before = w.controller.worker.session.step_count
+        w.step_batch()
+        qtbot.waitUntil(lambda: w.controller.worker.session.step_count == before + 1,
+                        timeout=10000)
+
+
+def test_inspection_docks_are_tabbed_beside_the_views_they_explain(win):
+    tabs = {key: {d.objectName() for d in win.tabifiedDockWidgets(win.docks[key])}
+            for key in ("confusion", "activations", "filters")}
+    assert tabs["confusion"] == {"dock-embedding", "dock-debugger"}
+    assert tabs["activations"] == {"dock-attribution"}
+    assert tabs["filters"] == {"dock-top_digits"}
+    timeline = win.docks["timeline"]
+    assert timeline.isVisible() and timeline.height() >= 120
+    for key in ("confusion", "activations", "filters"):  # the familiar views are in front
+        assert win.docks[key].widget().isVisible()
+
+
+def test_raising_a_dock_fills_it_and_keeps_it_up_to_date(qtbot, win, dataset):
+    assert win.top_digits.shown_indices() == []
+    win.docks["top_digits"].raise_()
+    qtbot.waitUntil(lambda: len(win.top_digits.shown_indices()) == 9, timeout=15000)
+    win.docks["debugger"].raise_()
+    step_window(qtbot, win, 3)
+    qtbot.waitUntil(lambda: "0.Conv2D" in win.debugger.rows(), timeout=10000)
+    assert "stats" in win.controller.worker.watch
+    win.docks["confusion"].raise_()
+    qtbot.waitUntil(lambda: "stats" not in win.controller.worker.watch, timeout=5000)
+    win.docks["attribution"].raise_()
+    qtbot.waitUntil(lambda: set(win.attribution.shown()) == {"saliency", "grad_cam",
+                                                             "occlusion"}, timeout=10000)
+    # a digit chosen in the top-digits panel becomes the digit everything shows
+    win.docks["top_digits"].raise_()
+    index = win.top_digits.shown_indices()[0]
+    win.top_digits.choose(0)
+    qtbot.waitUntil(lambda: win.controller.worker.digit == index, timeout=5000)
+
+
+def test_scrub_shows_the_moment_then_live_and_branch(qtbot, win):
+    step_window(qtbot, win, 6)
+    qtbot.waitUntil(lambda: win.timeline.steps() == [2, 4, 6], timeout=10000)
+    win.flush_panels()
+    live_tiles = win.filters.filter_tiles()
+    with qtbot.waitSignal(win.controller.sigMoment, timeout=5000):
+        win.timeline.select_step(2)
+    qtbot.waitUntil(lambda: win._scrubbed is not None, timeout=5000)
+    moment = win._scrubbed
+    assert moment.step == 2 and win.curves.marker_step() == 2
+    assert "step 2" in win.docks["filters"].windowTitle()
+    shown = win.filters.filter_tiles()
+    assert not all(np.array_equal(a, b) for a, b in zip(shown, live_tiles))
+    assert win.activations.snapshot.step == 2
+    # live snapshots arriving meanwhile do not replace the moment
+    win.controller.snapshots()
+    qtbot.wait(300)
+    win.flush_panels()
+    assert win.activations.snapshot.step == 2
+
+    win.timeline.go_live()
+    assert win.curves.marker_step() is None
+    assert win.docks["filters"].windowTitle() == "Filters"
+    qtbot.waitUntil(lambda: win.activations.snapshot.step == 6, timeout=5000)
+
+    win.timeline.select_step(4)
+    with qtbot.waitSignal(win.controller.sigSessionReady, timeout=15000) as blocker:
+        win.timeline.branch()
+    assert blocker.args[0].step == 4
+    qtbot.waitUntil(lambda: win.controller.state == "running", timeout=5000)
+    win.pause()
+    qtbot.waitUntil(lambda: win.controller.state == "paused", timeout=5000)
+    assert len(win.curves.overlay_steps()) == 6  # the old run, drawn under the new one
+    assert win.timeline.is_live()
+
+
+def test_timeline_settings_persist_and_reach_the_worker(qtbot, settings, dataset, config):
+    settings.setValue("timeline/every", 5)
+    settings.setValue("timeline/budget_mb", 16)
+    w = MainWindow(dataset=dataset, config=config, settings=settings)
+    qtbot.addWidget(w)
+    try:
+        qtbot.waitUntil(lambda: w.controller.info is not None, timeout=15000)
+        qtbot.waitUntil(lambda: w.controller.worker.timeline.every == 5, timeout=5000)
+        assert w.controller.worker.timeline.max_bytes == 16 * 2**20
+        w.timeline.every_spin.setValue(7)
+        w.timeline.every_spin.editingFinished.emit()
+        qtbot.waitUntil(lambda: w.controller.worker.timeline.every == 7, timeout=5000)
+    finally:
+        w.close()
+    assert int(settings.value("timeline/every")) == 7
