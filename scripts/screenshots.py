@@ -3,7 +3,9 @@
 Opens the real main window (offscreen unless QT_QPA_PLATFORM says otherwise) at 1600x1000,
 trains a few hundred steps on the data it finds (CNNVIZ_DATA, the cache, or a download),
 evaluates the test set, opens the gallery of the most confused pair of classes, chooses a
-misclassified digit, and writes docs/images/window.png and docs/images/panel-<name>.png.
+misclassified digit, fills the inspection docks, and writes docs/images/window.png and
+docs/images/panel-<name>.png. Then it scrubs the timeline back (window-timeline.png) and
+branches from there with a lower learning rate (panel-curves-branch.png).
 
     QT_QPA_PLATFORM=offscreen python scripts/screenshots.py [--steps 300] [--arch cnn-bn]
 """
@@ -64,6 +66,7 @@ def main(argv=None) -> int:
     settings_dir = tempfile.mkdtemp(prefix="cnnviz-shots-")
     settings = QtCore.QSettings(os.path.join(settings_dir, "cnnviz.ini"),
                                 QtCore.QSettings.Format.IniFormat)
+    settings.setValue("timeline/every", max(args.steps // 6, 1))
     cfg = TrainConfig(arch=args.arch, epochs=2)
     w = MainWindow(dataset=dataset, config=cfg, settings=settings)
     w.resize(1600, 1000)
@@ -110,15 +113,58 @@ def main(argv=None) -> int:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         shots = [w.export_png(out / "window.png")]
+        filled = {"attribution": lambda: w.attribution.shown(),
+                  "top_digits": lambda: w.top_digits.shown_indices(),
+                  "embedding": lambda: range(w.embedding.num_points),
+                  "debugger": lambda: w.debugger.rows()}
         for key, dock in w.docks.items():
-            hidden = dock.visibleRegion().isEmpty()  # a tab behind another (Architecture)
-            if hidden:
+            front = [d for d in w.tabifiedDockWidgets(dock) if not d.visibleRegion().isEmpty()]
+            if dock.visibleRegion().isEmpty():  # a tab behind another (Architecture, ...)
                 dock.raise_()
                 settle(0.3)
+            if key == "debugger":  # layer statistics come with the steps taken while seen
+                for _ in range(30):
+                    w.step_batch()
+                    settle(0.05)
+            if key in filled:
+                wait_until(lambda k=key: len(filled[k]()) > 0, key)
+                if key == "top_digits":
+                    w.top_digits.choose(0)
+                if key == "embedding":  # as hovering over a point
+                    wrong = (ev.predictions != ev.labels)[: w.embedding.num_points]
+                    w.embedding.hover_point(int(wrong.argmax()))  # a mistake, when any
+                settle(0.5)
+                w.flush_panels()
+                settle(0.3)
             shots.append(w.export_png(out / f"panel-{key}.png", key))
-            if hidden:
-                w.docks["controls"].raise_()
-                settle(0.2)
+            for d in front:
+                d.raise_()
+            settle(0.2)
+
+        # back in time: the panels show a recorded moment
+        steps = w.timeline.steps()
+        w.timeline.select_step(steps[len(steps) // 3])
+        wait_until(lambda: w._scrubbed is not None, "the timeline moment")
+        settle(0.5)
+        w.flush_panels()
+        settle(0.3)
+        shots.append(w.export_png(out / "window-timeline.png"))
+        shots.append(w.export_png(out / "panel-timeline.png", "timeline"))
+
+        # branch from there with a tenth of the learning rate, and train as far again
+        cfg = w.current_config()
+        cfg.lr /= 10
+        w.controls.set_config(cfg)
+        end = session.step_count
+        w.timeline.select_step(steps[len(steps) // 2])
+        w.timeline.branch()
+        wait_until(lambda: w.controller.worker.session.step_count >= end, "the branch")
+        w.pause()
+        wait_until(lambda: w.controller.state == "paused", "pause")
+        settle(0.5)
+        w.flush_panels()
+        settle(0.3)
+        shots.append(w.export_png(out / "panel-curves-branch.png", "curves"))
         for path in shots:
             print(f"wrote {path}")
     finally:

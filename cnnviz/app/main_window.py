@@ -347,8 +347,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def default_layout(self) -> None:
         """The arrangement for 1600x1000: settings left; curves, timeline and confusion (with
-        the embedding and the step debugger as tabs) in the middle; activations (tab: where
-        it looks), filters (tab: top digits) and digits on the right."""
+        the embedding and the step debugger as tabs) in the middle; activations, filters
+        (tab: top digits) and digits (tab: where it looks) on the right."""
         d = self.docks
         for dock in d.values():
             dock.setFloating(False)
@@ -364,11 +364,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.splitDockWidget(d["curves"], d["timeline"], Qt.Orientation.Vertical)
         self.tabifyDockWidget(d["confusion"], d["embedding"])
         self.tabifyDockWidget(d["confusion"], d["debugger"])
-        self.tabifyDockWidget(d["activations"], d["attribution"])
+        self.tabifyDockWidget(d["digits"], d["attribution"])
         self.tabifyDockWidget(d["filters"], d["top_digits"])
         for dock in d.values():
             dock.show()
-        for key in ("controls", "confusion", "activations", "filters"):
+        for key in ("controls", "confusion", "digits", "filters"):
             d[key].raise_()
         self._size_docks()
         QTimer.singleShot(0, self._size_docks)  # again once the window has its real size

@@ -150,22 +150,21 @@ def win(qtbot, settings, dataset, config):
 
 
 def step_window(qtbot, w, n):
+    target = w.controller.worker.session.step_count + n
     for _ in range(n):
-        before = w.controller.worker.session.step_count
         w.step_batch()
-        qtbot.waitUntil(lambda: w.controller.worker.session.step_count == before + 1,
-                        timeout=10000)
+    qtbot.waitUntil(lambda: w.controller.worker.session.step_count == target, timeout=10000)
 
 
 def test_inspection_docks_are_tabbed_beside_the_views_they_explain(win):
     tabs = {key: {d.objectName() for d in win.tabifiedDockWidgets(win.docks[key])}
-            for key in ("confusion", "activations", "filters")}
+            for key in ("confusion", "digits", "filters")}
     assert tabs["confusion"] == {"dock-embedding", "dock-debugger"}
-    assert tabs["activations"] == {"dock-attribution"}
+    assert tabs["digits"] == {"dock-attribution"}
     assert tabs["filters"] == {"dock-top_digits"}
     timeline = win.docks["timeline"]
     assert timeline.isVisible() and timeline.height() >= 120
-    for key in ("confusion", "activations", "filters"):  # the familiar views are in front
+    for key in ("confusion", "digits", "filters"):  # the familiar views are in front
         assert win.docks[key].widget().isVisible()
 
 

@@ -111,7 +111,7 @@ class AttributionPanel(QtWidgets.QWidget):
 
         # the three views
         self.graphics = pg.GraphicsLayoutWidget()
-        self.graphics.setMinimumHeight(120)
+        self.graphics.setMinimumHeight(90)
         self.plots: dict[str, pg.PlotItem] = {}
         self.digits: dict[str, pg.ImageItem] = {}
         self.overlays: dict[str, pg.ImageItem] = {}

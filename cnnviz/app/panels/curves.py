@@ -3,6 +3,8 @@
 Three PlotItems in one GraphicsLayoutWidget share the x axis (training step). Plot items are
 created once; new points go into preallocated numpy arrays that double when full, and the
 items get `setData` with views of them. Hovering shows a crosshair and the values there.
+An earlier run can be drawn underneath in grey (`set_overlay`, after branching) and a
+recorded step marked with a vertical line (`set_marker`, when scrubbing the timeline).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ SMOOTH = "#ff9f1c"  # orange: smoothed batch values (the panels' accent colour)
 VAL = "#4caf50"  # green: validation per epoch
 TEST = "#4dd0e1"  # cyan: test evaluations
 LR = "#d4a5ff"  # violet: learning rate
+OLD = "#b0b0b0"  # grey, dashed: the earlier run of `set_overlay`
+MARK = "#f06292"  # pink: the step marker of `set_marker`
 
 
 class GrowingArray:
@@ -71,7 +75,8 @@ class CurvesPanel(QtWidgets.QWidget):
 
     Feed it with `append_steps` ((n, 4): step, loss, accuracy, lr), `append_epochs`
     ((n, 8): session.history["epochs"] rows), `add_evaluation` (test points) or
-    `set_history(session.history)`.
+    `set_history(session.history)`. `set_overlay(old_history)` draws an earlier run under the
+    current one; `set_marker(step)` marks a step on every plot.
     """
 
     sigSettingsChanged = QtCore.Signal()
@@ -86,6 +91,11 @@ class CurvesPanel(QtWidgets.QWidget):
         self._steps = GrowingArray(6)
         self._epochs = GrowingArray(8, 64)
         self._tests = GrowingArray(3, 64)  # step, loss, accuracy
+        self._overlay = np.empty((0, 4))  # step, loss, accuracy (0..1), lr
+        self._overlay_epochs = np.empty((0, 8))
+        self._overlay_sloss = np.empty(0)  # smoothed loss of the overlay, for the hover text
+        self._overlay_label = ""
+        self._marker_step: int | None = None
         self._weight = 0.9
         self._loss_smoother = Smoother(self._weight)
         self._acc_smoother = Smoother(self._weight)
@@ -166,6 +176,23 @@ class CurvesPanel(QtWidgets.QWidget):
         self.test_acc = self._points(self.acc_plot, TEST, None, "t", line=False)
         self.lr_line = self._line(self.lr_plot, LR, 2, None)
 
+        # the earlier run (set_overlay): dashed grey, under the current run; its smoothed
+        # lines lose nothing when downsampled to a few points per pixel
+        old_pen = pg.mkPen(OLD, width=1, style=QtCore.Qt.PenStyle.DashLine)
+        self.old_loss, self.old_acc, self.old_lr = (
+            plot.plot(pen=old_pen, skipFiniteCheck=True)
+            for plot in (self.loss_plot, self.acc_plot, self.lr_plot))
+        self.old_val_loss, self.old_val_acc = (
+            plot.plot(pen=None, symbol="o", symbolSize=7, symbolPen=pg.mkPen(OLD, width=1.5),
+                      symbolBrush=None)
+            for plot in (self.loss_plot, self.acc_plot))
+        for item in (self.old_loss, self.old_acc, self.old_lr):
+            item.setDownsampling(auto=True, method="subsample")
+            item.setClipToView(True)
+        for item in (self.old_loss, self.old_acc, self.old_lr, self.old_val_loss,
+                     self.old_val_acc):
+            item.setZValue(-1)
+
         self.crosshairs = []
         for plot in (self.loss_plot, self.acc_plot, self.lr_plot):
             line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(200, 200, 200, 120))
@@ -173,6 +200,18 @@ class CurvesPanel(QtWidgets.QWidget):
             line.setZValue(10)
             plot.addItem(line, ignoreBounds=True)
             self.crosshairs.append(line)
+        # the step marker (set_marker); only the top one carries the label
+        self.markers = []
+        for plot in (self.loss_plot, self.acc_plot, self.lr_plot):
+            label = "step {value:.0f}" if plot is self.loss_plot else None
+            line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(MARK, width=1.5),
+                                   label=label, labelOpts={"position": 0.92, "color": MARK,
+                                                           "anchors": [(-0.05, 0.5)] * 2,
+                                                           "fill": (0, 0, 0, 170)})
+            line.setVisible(False)
+            line.setZValue(9)
+            plot.addItem(line, ignoreBounds=True)
+            self.markers.append(line)
 
         box = QtWidgets.QVBoxLayout(self)
         box.setContentsMargins(4, 4, 4, 4)
@@ -228,6 +267,30 @@ class CurvesPanel(QtWidgets.QWidget):
         self._epochs.append(epochs)
         self._redraw_all()
 
+    def set_overlay(self, history: dict | None, label: str = "before branch") -> None:
+        """Draw an earlier run in dashed grey under the current one: smoothed loss and
+        accuracy, lr, and validation points. `history` is as `set_history` takes it
+        ({"steps": (n, 4), "epochs": (m, 8)}); `label` names it in the legend and the hover
+        text; None removes it. `set_history` and `clear` keep it, so a branch is shown with
+        set_history(new) then set_overlay(old)."""
+        history = history or {}
+        self._overlay = np.asarray(history.get("steps", []), np.float64).reshape(-1, 4)
+        self._overlay_epochs = np.asarray(history.get("epochs", []),
+                                          np.float64).reshape(-1, 8)
+        self._overlay_label = label
+        self._redraw_overlay()
+        self._x_max = 0.0  # fit the step axis to both runs
+        self._update_x_range(self._last_step())
+        self._set_hover_hint()
+
+    def set_marker(self, step: int | None) -> None:
+        """Mark training step `step` with a labelled vertical line on every plot (None: hide)."""
+        self._marker_step = None if step is None else int(step)
+        for line in self.markers:
+            line.setVisible(step is not None)  # first: a hidden line's label is not updated
+            if step is not None:
+                line.setPos(step)
+
     def append_steps(self, steps, redraw: bool = True) -> None:
         """steps: (n, 4) step, loss, accuracy (0..1), lr; rows at or before the last step
         already shown are ignored."""
@@ -277,6 +340,14 @@ class CurvesPanel(QtWidgets.QWidget):
 
     def epochs_array(self) -> np.ndarray:
         return self._epochs.rows().copy()
+
+    def overlay_steps(self) -> np.ndarray:
+        """(n, 4) copy of the overlay's step rows: step, loss, accuracy (0..1), lr; (0, 4)
+        when there is no overlay."""
+        return self._overlay.copy()
+
+    def marker_step(self) -> int | None:
+        return self._marker_step
 
     def smoothing_weight(self) -> float:
         return self._weight
@@ -340,6 +411,11 @@ class CurvesPanel(QtWidgets.QWidget):
         self._redraw_epochs()
         self._redraw_tests()
 
+    def _last_step(self) -> float:
+        """The last step of the current run or of the overlay, whichever is later."""
+        last = self._steps.col(self.S_STEP)[-1] if len(self._steps) else 0.0
+        return float(max(last, self._overlay[-1, 0] if len(self._overlay) else 0.0))
+
     def _update_x_range(self, last: float) -> None:
         if not self._x_managed:
             return
@@ -355,13 +431,12 @@ class CurvesPanel(QtWidgets.QWidget):
             self._x_managed = True
             self._x_max = 0.0
             self.loss_plot.enableAutoRange(x=False)
-            n = len(self._steps)
-            self._update_x_range(self._steps.col(self.S_STEP)[-1] if n else 0)
+            self._update_x_range(self._last_step())
 
     def _redraw_steps(self) -> None:
         s = self._steps
         x = s.col(self.S_STEP)
-        self._update_x_range(float(x[-1]) if len(x) else 0.0)
+        self._update_x_range(self._last_step())
         self.raw_loss.setData(x, s.col(self.S_LOSS))
         self.smooth_loss.setData(x, s.col(self.S_SLOSS))
         self.raw_acc.setData(x, s.col(self.S_ACC))
@@ -381,6 +456,18 @@ class CurvesPanel(QtWidgets.QWidget):
         self.test_loss.setData(t.col(0), t.col(1))
         self.test_acc.setData(t.col(0), t.col(2))
 
+    def _redraw_overlay(self) -> None:
+        """Smooth the overlay with the current weight and draw it."""
+        o, e = self._overlay, self._overlay_epochs
+        x = o[:, 0]
+        self._overlay_sloss = ema(o[:, 1], self._weight)
+        self.old_loss.setData(x, self._overlay_sloss)
+        self.old_acc.setData(x, ema(o[:, 2] * 100.0, self._weight))
+        self.old_lr.setData(x, o[:, 3])
+        ok = np.isfinite(e[:, self.E_VLOSS])
+        self.old_val_loss.setData(e[ok, self.E_STEP], e[ok, self.E_VLOSS])
+        self.old_val_acc.setData(e[ok, self.E_STEP], e[ok, self.E_VACC] * 100.0)
+
     # -- slots ------------------------------------------------------------------------------
 
     @QtCore.Slot(int)
@@ -396,6 +483,8 @@ class CurvesPanel(QtWidgets.QWidget):
             rows[:, self.S_SLOSS] = [self._loss_smoother.update(v) for v in rows[:, 1]]
             rows[:, self.S_SACC] = [self._acc_smoother.update(v) for v in rows[:, 2]]
             self._redraw_steps()
+        if len(self._overlay):
+            self._redraw_overlay()
         self.sigSettingsChanged.emit()
 
     @QtCore.Slot(bool)
@@ -407,13 +496,20 @@ class CurvesPanel(QtWidgets.QWidget):
     def _set_hover_hint(self) -> None:
         """The legend (a label: a pyqtgraph LegendItem would cost repaints) and a hint."""
         raw = "#{:02x}{:02x}{:02x}".format(*RAW[:3])
+        old = ""
+        if len(self._overlay) or len(self._overlay_epochs):
+            old = f"<span style='color:{OLD}'>╌ loss, accuracy, lr ({self._overlay_label})</span>"
+            if np.isfinite(self._overlay_epochs[:, self.E_VLOSS]).any():
+                old += (f" &nbsp;<span style='color:{OLD}'>○ validation "
+                        f"({self._overlay_label})</span>")
+            old += " &nbsp;"
         self.hover.setText(
             f"<span style='color:{raw}'>━ batch</span> &nbsp;"
             f"<span style='color:{SMOOTH}'>━ smoothed</span> &nbsp;"
             f"<span style='color:{VAL}'>●━ validation (epoch end)</span> &nbsp;"
             f"<span style='color:{TEST}'>▼ test</span> &nbsp;"
             f"<span style='color:{LR}'>━ learning rate</span><br>"
-            "<span style='color:gray'>Hover over the plots to read the values.</span>")
+            f"{old}<span style='color:gray'>Hover over the plots to read the values.</span>")
 
     def _on_mouse_moved(self, args) -> None:
         pos = args[0]
@@ -435,15 +531,12 @@ class CurvesPanel(QtWidgets.QWidget):
 
     def show_values_at(self, x: float) -> str:
         """Move the crosshair to step `x` and describe the values there (also returned)."""
-        if not len(self._steps) and not len(self._epochs):
+        if not len(self._steps) and not len(self._epochs) and not len(self._overlay):
             return ""
         parts = []
         steps = self._steps.col(self.S_STEP)
         if len(steps):
-            i = int(np.clip(np.searchsorted(steps, x), 0, len(steps) - 1))
-            if i > 0 and abs(steps[i - 1] - x) < abs(steps[i] - x):
-                i -= 1
-            r = self._steps.rows()[i]
+            r = self._steps.rows()[_nearest(steps, x)]
             x = float(r[0])
             parts.append(f"<b>step {int(r[0])}</b>")
             parts.append(f"loss {r[1]:.4f} (<span style='color:{SMOOTH}'>smoothed "
@@ -466,6 +559,11 @@ class CurvesPanel(QtWidgets.QWidget):
                 r = t.rows()[done[-1]]
                 parts.append(f"<span style='color:{TEST}'>test {r[2]:.2f}% "
                              f"(step {int(r[0])})</span>")
+        o = self._overlay
+        if len(o) and o[0, 0] <= x <= o[-1, 0]:
+            sloss = self._overlay_sloss[_nearest(o[:, 0], x)]
+            parts.append(f"<span style='color:{OLD}'>{self._overlay_label}: smoothed loss "
+                         f"{sloss:.4f}</span>")
         text = " · ".join(parts)
         self.hover.setText(text)
         for line in self.crosshairs:
@@ -475,6 +573,12 @@ class CurvesPanel(QtWidgets.QWidget):
 
     def sizeHint(self) -> QtCore.QSize:
         return QtCore.QSize(640, 480)
+
+
+def _nearest(xs: np.ndarray, x: float) -> int:
+    """The index of the value of sorted, non-empty `xs` (n,) nearest to x."""
+    i = int(np.clip(np.searchsorted(xs, x), 0, len(xs) - 1))
+    return i - 1 if i > 0 and abs(xs[i - 1] - x) < abs(xs[i] - x) else i
 
 
 def _nice_ceil(v: float) -> float:

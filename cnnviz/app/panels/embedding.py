@@ -73,7 +73,7 @@ class EmbeddingPanel(QtWidgets.QWidget):
 
         # scatter plot, digit under the mouse, legend
         self.graphics = pg.GraphicsLayoutWidget()
-        self.graphics.setMinimumHeight(160)
+        self.graphics.setMinimumHeight(100)
         self.plot = pg.PlotItem()
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
@@ -185,6 +185,11 @@ class EmbeddingPanel(QtWidgets.QWidget):
             return
         self.hover_mark.setData(self._coords[i : i + 1, 0], self._coords[i : i + 1, 1])
         self._show_digit(i)
+
+    @property
+    def num_points(self) -> int:
+        """How many digits are plotted."""
+        return len(self._coords)
 
     def chosen(self) -> int | None:
         """The chosen point (position in the embedding), or None."""

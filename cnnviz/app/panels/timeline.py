@@ -77,8 +77,7 @@ class TimelinePanel(QtWidgets.QWidget):
         self.slider.setEnabled(False)
         self.slider.setTickPosition(QtWidgets.QSlider.TickPosition.TicksBelow)
         self.slider.setPageStep(1)
-        self.slider.setToolTip("The recorded moments, oldest left; the app shows the one "
-                               "chosen (arrow keys step through them)")
+        self.slider.setToolTip(SCRUB_HINT + "\n(arrow keys step through the moments)")
 
         self.live_button = QtWidgets.QPushButton("● Live")
         self.live_button.setCheckable(True)
@@ -88,8 +87,6 @@ class TimelinePanel(QtWidgets.QWidget):
         self.branch_button.setEnabled(False)
         self.branch_button.setToolTip(BRANCH_TIP.format(step="N") +
                                       "\n(choose a past moment first)")
-        self.hint = QtWidgets.QLabel(SCRUB_HINT)
-        self.hint.setWordWrap(True)
         self.every_spin = QtWidgets.QSpinBox()
         self.every_spin.setRange(1, 100000)
         self.every_spin.setSingleStep(50)
@@ -111,7 +108,7 @@ class TimelinePanel(QtWidgets.QWidget):
         buttons.addStretch(1)
         buttons.addWidget(QtWidgets.QLabel("Snapshot every"))
         buttons.addWidget(self.every_spin)
-        buttons.addWidget(QtWidgets.QLabel("keep at most"))
+        buttons.addWidget(QtWidgets.QLabel("≤"))
         buttons.addWidget(self.budget_spin)
 
         layout = QtWidgets.QVBoxLayout(self)
@@ -120,7 +117,6 @@ class TimelinePanel(QtWidgets.QWidget):
         layout.addWidget(self.strip)
         layout.addWidget(self.slider)
         layout.addLayout(buttons)
-        layout.addWidget(self.hint)
         layout.addStretch(1)
 
         self.slider.valueChanged.connect(self._on_slider)
@@ -213,7 +209,8 @@ class TimelinePanel(QtWidgets.QWidget):
             self.branch_button.setToolTip(BRANCH_TIP.format(step=self._selected))
         mem, budget = self._memory
         if not n:
-            self.info.setText("No snapshots yet: they are recorded while training.")
+            self.info.setText("No snapshots yet: they are recorded while training. Then drag "
+                              "the slider to see the network as it was.")
         else:
             where = (f"live (newest snapshot: step {self._steps[-1]})" if self._live
                      else f"step {self._selected} of {self._steps[-1]}")

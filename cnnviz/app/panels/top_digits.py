@@ -100,7 +100,7 @@ class TopDigitsPanel(QtWidgets.QWidget):
             "channel fires (red: positive, blue: negative; one scale for all nine)")
 
         self.graphics = pg.GraphicsLayoutWidget()
-        self.graphics.setMinimumHeight(140)
+        self.graphics.setMinimumHeight(64)
         self.plot = image_view()
         self.graphics.ci.addItem(self.plot)
         self.digit_image = image_item(greys())

@@ -7,14 +7,29 @@ import numpy as np
 from cnnviz.backend import array_module
 from cnnviz.core.init import initial_weights
 from cnnviz.core.layers.base import Layer
-from cnnviz.core.layers.im2col import col2im_nhwc, im2col_nhwc, out_size, pad_nhwc
+from cnnviz.core.layers.im2col import (
+    col2im_nchw,
+    col2im_nhwc,
+    im2col_nchw,
+    im2col_nhwc,
+    out_size,
+    pad_nchw,
+    pad_nhwc,
+)
+
+# From this many input channels on, windows are gathered channels-last (runs of `in` floats and
+# one large matrix product); below it, channels-first (runs of Wo floats, one product per sample
+# that lands in NCHW with no transpose). Measured on cnn-bn: C = 1 is 3-5x faster channels-first,
+# C = 32 about 1.3x faster channels-last; C = 16 is a tie.
+CHANNELS_LAST_FROM = 16
 
 
 class Conv2D(Layer):
     """Zero-padded 2-D convolution. W: (out, in, k, k), b: (out,).
 
     forward: x (N, in, H, W) -> y (N, out, Ho, Wo), Ho = floor((H - k + 2p) / s) + 1.
-    Inside, windows are gathered channels-last so each copied run is `in` floats long.
+    Inside, windows are gathered channels-last when `channels_last` (default: in >= 16), so
+    each copied run is `in` floats long, else channels-first (see CHANNELS_LAST_FROM).
     """
 
     kind = "Conv2D"
@@ -39,6 +54,7 @@ class Conv2D(Layer):
             "b": np.zeros(self.out_channels, np.float32),
         }
         self.grads = {k_: np.zeros_like(v) for k_, v in self.params.items()}
+        self.channels_last = self.in_channels >= CHANNELS_LAST_FROM
         self._cache = None
 
     def config(self):
@@ -72,6 +88,8 @@ class Conv2D(Layer):
         return ho * wo * self.out_channels * self.in_channels * self.kernel_size**2
 
     def forward(self, x, training=False):
+        if not self.channels_last:
+            return self._forward_nchw(x)
         xp = array_module(x)
         n = x.shape[0]
         k, s, o = self.kernel_size, self.stride, self.out_channels
@@ -79,8 +97,18 @@ class Conv2D(Layer):
         cols, ho, wo = im2col_nhwc(xpad, k, s)  # (N*Ho*Wo, k*k*in)
         y = cols @ self._wmat().T
         y += self.params["b"]
-        self._cache = (cols, xpad.shape, ho, wo)
+        self._cache = (True, cols, xpad.shape, ho, wo)
         return xp.ascontiguousarray(y.reshape(n, ho, wo, o).transpose(0, 3, 1, 2))
+
+    def _forward_nchw(self, x):
+        xp = array_module(x)
+        n, o = x.shape[0], self.out_channels
+        xpad = pad_nchw(x, self.padding)  # (N, in, Hp, Wp)
+        cols, ho, wo = im2col_nchw(xpad, self.kernel_size, self.stride)  # (N, in*k*k, Ho*Wo)
+        y = xp.matmul(self.params["W"].reshape(o, -1), cols)  # (N, out, Ho*Wo)
+        y += self.params["b"][:, None]
+        self._cache = (False, cols, xpad.shape, ho, wo)
+        return y.reshape(n, o, ho, wo)
 
     def _wmat(self):
         """W as the (out, k*k*in) matrix that matches im2col_nhwc's column order."""
@@ -88,7 +116,9 @@ class Conv2D(Layer):
 
     def backward(self, dy):
         xp = array_module(dy)
-        cols, xpad_shape, ho, wo = self._cache
+        channels_last, cols, xpad_shape, ho, wo = self._cache
+        if not channels_last:
+            return self._backward_nchw(dy)
         n, hp, wp, c = xpad_shape
         k, s, p, o = self.kernel_size, self.stride, self.padding, self.out_channels
         dy2 = xp.ascontiguousarray(dy.transpose(0, 2, 3, 1)).reshape(-1, o)  # (N*Ho*Wo, out)
@@ -100,3 +130,18 @@ class Conv2D(Layer):
         dcols = (dy2 @ self._wmat()).reshape(n, ho, wo, k, k, c)
         dx = col2im_nhwc(dcols, xpad_shape, s)  # (N, Hp, Wp, in)
         return xp.ascontiguousarray(dx[:, p : hp - p, p : wp - p, :].transpose(0, 3, 1, 2))
+
+    def _backward_nchw(self, dy):
+        xp = array_module(dy)
+        _, cols, xpad_shape, ho, wo = self._cache
+        n, c, hp, wp = xpad_shape
+        k, s, p, o = self.kernel_size, self.stride, self.padding, self.out_channels
+        dy3 = dy.reshape(n, o, ho * wo)
+        dw = xp.matmul(dy3, cols.transpose(0, 2, 1)).sum(axis=0)  # (out, in*k*k)
+        self.grads["W"][...] = dw.reshape(self.params["W"].shape)
+        self.grads["b"][...] = dy3.sum(axis=(0, 2))
+        if not self.input_grad:
+            return None
+        dcols = xp.matmul(self.params["W"].reshape(o, -1).T, dy3)  # (N, in*k*k, Ho*Wo)
+        dx = col2im_nchw(dcols.reshape(n, c, k, k, ho, wo), xpad_shape, s)  # (N, in, Hp, Wp)
+        return xp.ascontiguousarray(dx[:, :, p : hp - p, p : wp - p]) if p else dx

@@ -1,7 +1,11 @@
 """Strided window views (im2col) and their scatter-add inverse (col2im), on numpy or cupy.
 
-Convolution works channels-last inside (N, H, W, C): each window row then copies runs of C
-contiguous floats, which is several times faster than gathering k-float runs from NCHW.
+Two layouts, chosen by Conv2D from its number of input channels:
+
+- channels-last (N, H, W, C): each window row copies runs of C contiguous floats, several times
+  faster than gathering k-float runs from NCHW when C is large (32 and more);
+- channels-first (N, C, H, W): each copied run is a window row of the output (Wo floats), which
+  wins when C is small (the first layer sees C = 1); the product then gives NCHW directly.
 """
 
 from __future__ import annotations
@@ -23,6 +27,17 @@ def pad_nhwc(x, padding: int):
     return out
 
 
+def pad_nchw(x, padding: int):
+    """(N, C, H, W) -> zero-padded (N, C, H + 2p, W + 2p); x itself when padding is 0."""
+    if padding == 0:
+        return x
+    xp = array_module(x)
+    n, c, h, w = x.shape
+    out = xp.zeros((n, c, h + 2 * padding, w + 2 * padding), dtype=x.dtype)
+    out[:, :, padding : padding + h, padding : padding + w] = x
+    return out
+
+
 def im2col_nhwc(x, kernel: int, stride: int):
     """Rows of windows: (N, H, W, C) -> ((N * Ho * Wo, k * k * C), Ho, Wo).
 
@@ -38,6 +53,23 @@ def im2col_nhwc(x, kernel: int, stride: int):
     return xp.ascontiguousarray(view).reshape(n * ho * wo, kernel * kernel * c), ho, wo
 
 
+def im2col_nchw(x, kernel: int, stride: int):
+    """Columns of windows per sample: (N, C, H, W) -> ((N, C * k * k, Ho * Wo), Ho, Wo).
+
+    One strided view (N, C, k, k, Ho, Wo), copied once; row (c, u, v) of sample n holds
+    x[n, c, i * s + u, j * s + v] for every output position (i, j), so W.reshape(out, -1) @ it
+    is that sample's output, already channels-first.
+    """
+    xp = array_module(x)
+    n, c, h, w = x.shape
+    ho, wo = out_size(h, kernel, stride), out_size(w, kernel, stride)
+    sn, sc, sh, sw = x.strides
+    view = xp.lib.stride_tricks.as_strided(
+        x, (n, c, kernel, kernel, ho, wo), (sn, sc, sh, sw, sh * stride, sw * stride)
+    )
+    return xp.ascontiguousarray(view).reshape(n, c * kernel * kernel, ho * wo), ho, wo
+
+
 def col2im_nhwc(cols, x_shape: tuple[int, ...], stride: int):
     """Scatter-add inverse of im2col_nhwc: (N, Ho, Wo, k, k, C) -> (N, H, W, C).
 
@@ -51,5 +83,21 @@ def col2im_nhwc(cols, x_shape: tuple[int, ...], stride: int):
         for j in range(kernel):
             dx[:, i : i + stride * ho : stride, j : j + stride * wo : stride, :] += cols[
                 :, :, :, i, j, :
+            ]
+    return dx
+
+
+def col2im_nchw(cols, x_shape: tuple[int, ...], stride: int):
+    """Scatter-add inverse of im2col_nchw: (N, C, k, k, Ho, Wo) -> (N, C, H, W).
+
+    One strided slice-add per kernel offset, as col2im_nhwc.
+    """
+    xp = array_module(cols)
+    kernel, ho, wo = cols.shape[2], cols.shape[4], cols.shape[5]
+    dx = xp.zeros(x_shape, dtype=cols.dtype)
+    for i in range(kernel):
+        for j in range(kernel):
+            dx[:, :, i : i + stride * ho : stride, j : j + stride * wo : stride] += cols[
+                :, :, i, j
             ]
     return dx
