@@ -156,9 +156,12 @@ def main(argv=None) -> int:
         cfg.lr /= 10
         w.controls.set_config(cfg)
         end = session.step_count
+        branched = []
+        w.controller.sigSessionReady.connect(branched.append)
         w.timeline.select_step(steps[len(steps) // 2])
         w.timeline.branch()
-        wait_until(lambda: w.controller.worker.session.step_count >= end, "the branch")
+        wait_until(lambda: branched and w.controller.worker.session.step_count >= end,
+                   "the branch")
         w.pause()
         wait_until(lambda: w.controller.state == "paused", "pause")
         settle(0.5)

@@ -135,7 +135,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._last_step = None
         self._last_evaluation = None  # the newest full test evaluation (for back-to-live)
         self._scrubbed: Moment | None = None  # the timeline moment shown, None when live
-        self._inspected: set[str] = set()  # inspection docks filled for this session
+        self._seen: set[str] = set()  # inspection docks on screen, as the worker was told
+        self._inspected: dict[str, int] = {}  # inspection dock -> step it was filled at
         self._run_epochs = 1
         self._closed = False
         self._feeds: dict = {}  # panel -> the newest pending feed, oldest panel first
@@ -417,9 +418,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.top_digits.sigDigitChosen.connect(self._on_confusion_digit)
         self.embedding.sigRefreshRequested.connect(self.controller.embedding)
         self.embedding.sigDigitChosen.connect(self._on_confusion_digit)
-        for key in WATCHED:
+        for key in WATCHED:  # checked once the dock area has settled (tabs switch in steps)
             self.docks[key].visibilityChanged.connect(
-                lambda visible, k=key: self._on_inspection_visible(k, visible))
+                lambda _visible: QTimer.singleShot(0, self._sync_watch))
         self.loader.sigProgress.connect(self._on_data_progress)
         self.loader.sigLoaded.connect(self._on_data_loaded)
         self.loader.sigFailed.connect(self._on_data_failed)
@@ -719,15 +720,26 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # -- slots: inspection and timeline ---------------------------------------------------
 
-    def _on_inspection_visible(self, key: str, visible: bool) -> None:
-        """An inspection dock was shown or hidden: the worker computes only what is seen."""
-        self.controller.watch(WATCHED[key], visible)
-        if visible and self.controller.info is not None and key not in self._inspected:
-            self._inspect(key)
+    def _sync_watch(self) -> None:
+        """The worker computes only the inspection views on screen (a dock tabbed behind
+        another, closed or minimised is not): tell it what changed, and fill a dock that
+        comes into view with data older than the current step."""
+        if self._closed:
+            return
+        info = self.controller.info
+        step = self._last_step.step if self._last_step is not None else (
+            info.step if info is not None else 0)
+        for key, view in WATCHED.items():
+            seen = not self.docks[key].visibleRegion().isEmpty()
+            if seen != (key in self._seen):
+                (self._seen.add if seen else self._seen.discard)(key)
+                self.controller.watch(view, seen)
+            if seen and info is not None and self._inspected.get(key) != step:
+                self._inspect(key, step)
 
-    def _inspect(self, key: str) -> None:
+    def _inspect(self, key: str, step: int) -> None:
         """Fill an inspection dock now (the worker answers through the mailbox)."""
-        self._inspected.add(key)
+        self._inspected[key] = step
         if key == "attribution":
             self.controller.attribution(self.attribution.target(),
                                         self.attribution.layer() or None)
@@ -898,9 +910,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.top_digits.set_test_images(info.test_images)
         self.embedding.set_test_images(info.test_images)
         self._inspected.clear()
-        for key in WATCHED:
-            if self.docks[key].widget().isVisible():
-                self._inspect(key)
         self.digits.set_test_set(info.test_images, info.test_labels, info.class_names)
         self.digits.set_predictions(None)
         self.architecture.set_num_classes(len(info.class_names))
@@ -939,6 +948,7 @@ class MainWindow(QtWidgets.QMainWindow):
         arch = info.config.arch if info.config.spec is None else "custom"
         self.setWindowTitle(f"cnnviz: {arch} on {info.dataset_name}")
         self._update_actions()
+        self._sync_watch()
 
     @Slot(str)
     def _on_diverged(self, message: str) -> None:

@@ -354,10 +354,12 @@ class TrainingSession:
         return ev
 
     def embedding(self, n: int = 2000) -> Embedding:
-        """PCA of the penultimate layer's outputs for the first n test digits."""
+        """PCA of the penultimate layer's outputs for the first n test digits (a Dropout
+        there is skipped: in eval mode it passes its input through)."""
         x, y = self.splits["test"]
         x, y = x[:n], y[:n]
-        layer = self.model.names[-2]
+        names = self.model.names[:-1]
+        layer = next((nm for nm in reversed(names) if not nm.endswith(".Dropout")), names[-1])
         coords, explained = inspect.embedding(self.model, x, layer)
         preds = np.concatenate([o.argmax(axis=1) for _, o in
                                 inspect.layer_outputs(self.model, x, len(self.model.names) - 1)])

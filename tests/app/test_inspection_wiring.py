@@ -172,10 +172,11 @@ def test_raising_a_dock_fills_it_and_keeps_it_up_to_date(qtbot, win, dataset):
     assert win.top_digits.shown_indices() == []
     win.docks["top_digits"].raise_()
     qtbot.waitUntil(lambda: len(win.top_digits.shown_indices()) == 9, timeout=15000)
+    assert win.controller.worker.watch == {"top"}  # only what is on screen is computed
     win.docks["debugger"].raise_()
+    qtbot.waitUntil(lambda: "stats" in win.controller.worker.watch, timeout=5000)
     step_window(qtbot, win, 3)
     qtbot.waitUntil(lambda: "0.Conv2D" in win.debugger.rows(), timeout=10000)
-    assert "stats" in win.controller.worker.watch
     win.docks["confusion"].raise_()
     qtbot.waitUntil(lambda: "stats" not in win.controller.worker.watch, timeout=5000)
     win.docks["attribution"].raise_()

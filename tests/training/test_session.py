@@ -194,6 +194,6 @@ def test_inspection_events_have_the_documented_shapes():
     assert top.indices.shape == (4, 4) and top.maps.shape == (4, 4, 28, 28)
     assert np.all(np.diff(top.scores, axis=1) <= 0)
     emb = s.embedding(50)
-    assert emb.coords.shape == (50, 2) and emb.layer == "7.Dropout"
+    assert emb.coords.shape == (50, 2) and emb.layer == "6.ReLU"  # the Dropout is skipped
     assert np.array_equal(emb.labels, s.splits["test"][1][:50])
     assert np.array_equal(emb.predictions, s.evaluate("test", limit=50).predictions)
