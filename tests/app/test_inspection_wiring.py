@@ -182,8 +182,16 @@ def test_raising_a_dock_fills_it_and_keeps_it_up_to_date(qtbot, win, dataset):
     win.docks["attribution"].raise_()
     qtbot.waitUntil(lambda: set(win.attribution.shown()) == {"saliency", "grad_cam",
                                                              "occlusion"}, timeout=10000)
-    # a digit chosen in the top-digits panel becomes the digit everything shows
+    # back in front after training went on: refilled for the step the network is at now
+    win.docks["filters"].raise_()
+    qtbot.waitUntil(lambda: "top" not in win.controller.worker.watch, timeout=5000)
+    step_window(qtbot, win, 2)
+    qtbot.waitUntil(lambda: win.curves.num_steps == 5, timeout=5000)
+    box = Inbox(win.controller)
     win.docks["top_digits"].raise_()
+    qtbot.waitUntil(lambda: "top" in box.latest, timeout=15000)
+    assert box.latest["top"].step == 5
+    # a digit chosen in the top-digits panel becomes the digit everything shows
     index = win.top_digits.shown_indices()[0]
     win.top_digits.choose(0)
     qtbot.waitUntil(lambda: win.controller.worker.digit == index, timeout=5000)
