@@ -1,8 +1,12 @@
 """Timings of the inspection computations on cnn-bn (after a short training), on this machine.
 
-    CNNVIZ_DATA=path/to/mnist python benchmarks/inspection.py [--steps 100]
+    CNNVIZ_DATA=path/to/mnist python benchmarks/inspection.py [--steps 100] [--repeat 1]
+        [--eval-batch N] [--all-layers]
 
-Falls back to the synthetic dataset when no MNIST is found. Prints one line per computation.
+Falls back to the synthetic dataset when no MNIST is found. Prints one line per computation:
+the best of `--repeat` runs for the one-shot passes over the test set (top digits, evaluation).
+--eval-batch tries another batch size for TrainingSession.evaluate (its EVAL_BATCH);
+--all-layers times the top digits of every layer with (channels, height, width) output.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import time
 from cnnviz.data.sources import DataUnavailableError, load_dataset
 from cnnviz.data.synthetic import synthetic_dataset
 from cnnviz.training import TrainConfig, TrainingSession
+from cnnviz.training import session as session_module
 
 
 def timed(label, fn, repeat=3):
@@ -27,7 +32,12 @@ def timed(label, fn, repeat=3):
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each pass over the test set")
+    ap.add_argument("--eval-batch", type=int, default=None, help="batch size for evaluate")
+    ap.add_argument("--all-layers", action="store_true", help="top digits of every conv layer")
     args = ap.parse_args()
+    if args.eval_batch:
+        session_module.EVAL_BATCH = args.eval_batch
     try:
         dataset = load_dataset(download=False)
     except DataUnavailableError:
@@ -38,10 +48,13 @@ def main() -> None:
     print(f"cnn-bn on {dataset.name}, {len(s.splits['test'][1])} test digits")
     timed("activations of one digit (every layer)", lambda: s.activations(0))
     timed("attribution (saliency + Grad-CAM + occlusion)", lambda: s.attribution(0))
-    timed("top 9 digits per channel, 4.Conv2D", lambda: s.top_activations("4.Conv2D"), 1)
-    timed("top 9 digits per channel, 0.Conv2D", lambda: s.top_activations("0.Conv2D"), 1)
+    layers = s.conv_layers() if args.all_layers else ["4.Conv2D", "0.Conv2D"]
+    for layer in layers:
+        timed(f"top 9 digits per channel, {layer}", lambda name=layer: s.top_activations(name),
+              args.repeat)
     timed("embedding of 2000 digits (PCA)", lambda: s.embedding(2000))
-    timed("evaluate the test set + confusion matrix", lambda: s.evaluate("test"), 1)
+    timed(f"evaluate the test set + confusion matrix ({session_module.EVAL_BATCH}/batch)",
+          lambda: s.evaluate("test"), args.repeat)
     s.collect_layer_stats = True
     timed("training step with layer statistics", s.step, 10)
     s.collect_layer_stats = False

@@ -32,7 +32,7 @@ from cnnviz.training.events import (
 )
 from cnnviz.training.metrics import confusion_matrix
 
-EVAL_BATCH = 500
+EVAL_BATCH = 64  # images per eval forward: larger batches overflow the CPU caches
 
 
 class DivergenceError(RuntimeError):
@@ -360,11 +360,9 @@ class TrainingSession:
         x, y = x[:n], y[:n]
         names = self.model.names[:-1]
         layer = next((nm for nm in reversed(names) if not nm.endswith(".Dropout")), names[-1])
-        coords, explained = inspect.embedding(self.model, x, layer)
-        preds = np.concatenate([o.argmax(axis=1) for _, o in
-                                inspect.layer_outputs(self.model, x, len(self.model.names) - 1)])
-        ev = Embedding(self.step_count, layer, coords, y.copy(), preds.astype(np.int64),
-                       np.arange(len(y)), explained)
+        coords, explained, preds = inspect.embedding(self.model, x, layer, predictions=True)
+        ev = Embedding(self.step_count, layer, coords, y.copy(), preds, np.arange(len(y)),
+                       explained)
         self.emit(ev)
         return ev
 

@@ -114,4 +114,28 @@ def test_eval_mode_backward_matches_finite_differences(cls, shape):
     proj = rng.standard_normal(shape)
     layer.forward(x, False)
     dx = layer.backward(proj)
-    assert_grad_close(dx, numerical_grad(lambda: float((layer.forward(x, False) * proj).sum()), x))
+    grads = {k: g.copy() for k, g in layer.grads.items()}
+
+    def loss():
+        return float((layer.forward(x, False) * proj).sum())
+
+    assert_grad_close(dx, numerical_grad(loss, x))
+    for key in ("gamma", "beta"):
+        assert_grad_close(grads[key], numerical_grad(loss, layer.params[key]), key)
+
+
+def test_eval_mode_keeps_its_input_not_a_copy_and_a_training_pass_still_differentiates():
+    """Eval mode keeps a reference to x (two passes, no normalised copy); running statistics
+    that change after the pass (a training step) do not change that pass's gradients."""
+    rng = np.random.default_rng(5)
+    layer = make(BatchNorm2D, 3)
+    layer.buffers["running_var"][...] = rng.uniform(0.5, 2, 3)
+    x, dy = rng.standard_normal((2, 3, 4, 4)), rng.standard_normal((2, 3, 4, 4))
+    layer.forward(x, False)
+    assert np.shares_memory(layer._cache[1], x)
+    dx = layer.backward(dy)
+    dgamma = layer.grads["gamma"].copy()
+    layer.forward(x, False)
+    layer.buffers["running_mean"][...] += 1  # as a later training step would
+    np.testing.assert_allclose(layer.backward(dy), dx, rtol=1e-12)
+    np.testing.assert_allclose(layer.grads["gamma"], dgamma, rtol=1e-12)

@@ -6,7 +6,16 @@ import numpy as np
 import pytest
 
 from cnnviz.core.layers import AvgPool2D, Conv2D, MaxPool2D
-from cnnviz.core.layers.im2col import col2im_nhwc, im2col_nhwc, out_size, pad_nhwc
+from cnnviz.core.layers.conv import CHANNELS_LAST_FROM
+from cnnviz.core.layers.im2col import (
+    col2im_nchw,
+    col2im_nhwc,
+    im2col_nchw,
+    im2col_nhwc,
+    out_size,
+    pad_nchw,
+    pad_nhwc,
+)
 
 
 def conv_reference(x, w, b, stride, padding):
@@ -52,10 +61,12 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("n,c,h,w,o,k,s,p", CASES)
-def test_conv_forward_matches_direct_loops(n, c, h, w, o, k, s, p):
+def test_conv_forward_matches_direct_loops(n, c, h, w, o, k, s, p, channels_last):
     rng = np.random.default_rng(0)
     layer = Conv2D(c, o, k, stride=s, padding=p, rng=rng)
+    layer.channels_last = channels_last
     layer.astype(np.float64)
     layer.params["b"][...] = rng.standard_normal(o)
     x = rng.standard_normal((n, c, h, w))
@@ -65,6 +76,7 @@ def test_conv_forward_matches_direct_loops(n, c, h, w, o, k, s, p):
     assert y.flags.c_contiguous
     # float32 by default, and float32 in -> float32 out
     layer32 = Conv2D(c, o, k, stride=s, padding=p, rng=np.random.default_rng(0))
+    layer32.channels_last = channels_last
     assert layer32.params["W"].dtype == np.float32
     y32 = layer32.forward(x.astype(np.float32))
     assert y32.dtype == np.float32
@@ -143,6 +155,63 @@ def test_col2im_is_the_adjoint_of_im2col(h, w, k, s):
         for j in range(wo):
             count[i * s : i * s + k, j * s : j * s + k] += 1
     np.testing.assert_array_equal(ones[0, :, :, 0], count)
+
+
+def test_conv_layout_follows_the_input_channels():
+    assert not Conv2D(1, 32, 3).channels_last
+    assert not Conv2D(CHANNELS_LAST_FROM - 1, 4, 3).channels_last
+    assert Conv2D(CHANNELS_LAST_FROM, 4, 3).channels_last and Conv2D(32, 64, 3).channels_last
+    # the cache remembers the layout of its forward pass: switching in between is harmless
+    rng = np.random.default_rng(3)
+    layer = Conv2D(2, 3, 3, padding=1, rng=rng)
+    x, dy = rng.standard_normal((2, 2, 5, 6)), rng.standard_normal((2, 3, 5, 6))
+    layer.astype(np.float64)
+    y = layer.forward(x, True)
+    dx = layer.backward(dy)
+    layer.forward(x, True)
+    layer.channels_last = True
+    np.testing.assert_allclose(layer.backward(dy), dx, rtol=1e-12)
+    np.testing.assert_allclose(layer.forward(x, True), y, rtol=1e-12)
+    np.testing.assert_allclose(layer.backward(dy), dx, rtol=1e-12)
+
+
+@pytest.mark.parametrize("ones_row", [False, True])
+def test_pad_and_im2col_nchw_against_loops(ones_row):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 3, 5, 6))
+    assert pad_nchw(x, 0) is x
+    xpad = pad_nchw(x, 2)
+    assert xpad.shape == (2, 3, 9, 10) and np.count_nonzero(xpad) == x.size
+    np.testing.assert_array_equal(xpad[:, :, 2:7, 2:8], x)
+    k, s = 3, 2
+    cols, ho, wo = im2col_nchw(xpad, k, s, ones_row=ones_row)
+    assert (ho, wo) == (4, 4)
+    assert cols.shape == (2, 3 * k * k + ones_row, ho * wo) and cols.flags.c_contiguous
+    for n in range(2):
+        for i in range(ho):
+            for j in range(wo):
+                window = xpad[n, :, i * s : i * s + k, j * s : j * s + k]  # (C, k, k)
+                column = cols[n, :, i * wo + j]
+                np.testing.assert_array_equal(column[: 3 * k * k], window.reshape(-1))
+                if ones_row:
+                    assert column[-1] == 1
+
+
+@pytest.mark.parametrize("h,w,k,s", [(7, 7, 3, 1), (8, 6, 3, 2), (9, 7, 2, 3), (5, 5, 5, 1)])
+def test_col2im_nchw_is_the_adjoint_of_im2col_nchw(h, w, k, s):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 3, h, w))
+    cols, ho, wo = im2col_nchw(x, k, s)
+    c = rng.standard_normal(cols.shape)
+    back = col2im_nchw(c.reshape(2, 3, k, k, ho, wo), x.shape, s)
+    assert back.shape == x.shape
+    np.testing.assert_allclose(np.sum(cols * c), np.sum(x * back), rtol=1e-12)
+    ones = col2im_nchw(np.ones((1, 1, k, k, ho, wo)), (1, 1, h, w), s)
+    count = np.zeros((h, w))
+    for i in range(ho):
+        for j in range(wo):
+            count[i * s : i * s + k, j * s : j * s + k] += 1
+    np.testing.assert_array_equal(ones[0, 0], count)
 
 
 @pytest.mark.parametrize("h,w,k,s", [(6, 6, 2, 2), (7, 5, 2, 2), (7, 7, 3, 2), (6, 8, 3, 1),

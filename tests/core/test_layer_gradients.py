@@ -61,9 +61,11 @@ CONV_CASES = [
 ]
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("n,c,h,w,o,k,s,p", CONV_CASES)
-def test_conv2d_gradients(n, c, h, w, o, k, s, p):
+def test_conv2d_gradients(n, c, h, w, o, k, s, p, channels_last):
     layer = Conv2D(c, o, k, stride=s, padding=p, rng=np.random.default_rng(3))
+    layer.channels_last = channels_last  # both window layouts, whatever the default for c
     layer.params["b"][...] = np.random.default_rng(4).standard_normal(o)
     x = randn(n, c, h, w)
     y, _, _ = check_layer_grads(layer, x)
@@ -71,9 +73,11 @@ def test_conv2d_gradients(n, c, h, w, o, k, s, p):
     assert y.shape == (n, o, ho, wo)
 
 
-def test_conv2d_without_input_grad_fills_the_same_param_grads():
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_conv2d_without_input_grad_fills_the_same_param_grads(channels_last):
     x = randn(2, 2, 6, 7)
     layer = Conv2D(2, 3, 3, stride=2, padding=1)
+    layer.channels_last = channels_last
     layer.astype(np.float64)
     assert Conv2D.input_grad is True and layer.input_grad is True
     dy = randn(2, 3, 3, 4, seed=5)

@@ -36,9 +36,10 @@ VIEWS = (
      "Saliency: |d score / d pixel|, how much a tiny change of each pixel moves the class\n"
      "score (scaled to the largest). Bright spots are the pixels the score reacts to."),
     ("grad_cam", "Grad-CAM (evidence)",
-     "Grad-CAM: the feature maps of the chosen layer weighted by how much each raises the\n"
-     "class score, summed and clipped at zero, then enlarged to the digit. Coarse but\n"
-     "class-specific: the regions the layer's evidence for the class comes from."),
+     "Grad-CAM: each feature map of the chosen layer times the gradient of the class score\n"
+     "with respect to it, at each position (the element-wise form, HiResCAM), summed over\n"
+     "the maps and clipped at zero, then enlarged to the digit. Coarse but class-specific:\n"
+     "the regions the layer's evidence for the class comes from."),
     ("occlusion", "occlusion (p drop)",
      "Occlusion: how much the class probability drops when a 6x6 patch around each pixel\n"
      "is painted background. Red: hiding it lowers p (evidence for the class); blue: hiding\n"

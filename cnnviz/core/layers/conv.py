@@ -88,8 +88,13 @@ class Conv2D(Layer):
         return ho * wo * self.out_channels * self.in_channels * self.kernel_size**2
 
     def forward(self, x, training=False):
-        if not self.channels_last:
-            return self._forward_nchw(x)
+        return self._forward_nhwc(x) if self.channels_last else self._forward_nchw(x)
+
+    def backward(self, dy):
+        channels_last = self._cache[0]  # the layout of the forward pass that filled the cache
+        return self._backward_nhwc(dy) if channels_last else self._backward_nchw(dy)
+
+    def _forward_nhwc(self, x):
         xp = array_module(x)
         n = x.shape[0]
         k, s, o = self.kernel_size, self.stride, self.out_channels
@@ -104,9 +109,10 @@ class Conv2D(Layer):
         xp = array_module(x)
         n, o = x.shape[0], self.out_channels
         xpad = pad_nchw(x, self.padding)  # (N, in, Hp, Wp)
-        cols, ho, wo = im2col_nchw(xpad, self.kernel_size, self.stride)  # (N, in*k*k, Ho*Wo)
-        y = xp.matmul(self.params["W"].reshape(o, -1), cols)  # (N, out, Ho*Wo)
-        y += self.params["b"][:, None]
+        # (N, in*k*k + 1, Ho*Wo): the last row is ones, so one product adds the bias too
+        cols, ho, wo = im2col_nchw(xpad, self.kernel_size, self.stride, ones_row=True)
+        wb = xp.concatenate([self.params["W"].reshape(o, -1), self.params["b"][:, None]], axis=1)
+        y = xp.matmul(wb, cols)  # (N, out, Ho*Wo)
         self._cache = (False, cols, xpad.shape, ho, wo)
         return y.reshape(n, o, ho, wo)
 
@@ -114,11 +120,9 @@ class Conv2D(Layer):
         """W as the (out, k*k*in) matrix that matches im2col_nhwc's column order."""
         return self.params["W"].transpose(0, 2, 3, 1).reshape(self.out_channels, -1)
 
-    def backward(self, dy):
+    def _backward_nhwc(self, dy):
         xp = array_module(dy)
-        channels_last, cols, xpad_shape, ho, wo = self._cache
-        if not channels_last:
-            return self._backward_nchw(dy)
+        _, cols, xpad_shape, ho, wo = self._cache
         n, hp, wp, c = xpad_shape
         k, s, p, o = self.kernel_size, self.stride, self.padding, self.out_channels
         dy2 = xp.ascontiguousarray(dy.transpose(0, 2, 3, 1)).reshape(-1, o)  # (N*Ho*Wo, out)
@@ -137,9 +141,9 @@ class Conv2D(Layer):
         n, c, hp, wp = xpad_shape
         k, s, p, o = self.kernel_size, self.stride, self.padding, self.out_channels
         dy3 = dy.reshape(n, o, ho * wo)
-        dw = xp.matmul(dy3, cols.transpose(0, 2, 1)).sum(axis=0)  # (out, in*k*k)
-        self.grads["W"][...] = dw.reshape(self.params["W"].shape)
-        self.grads["b"][...] = dy3.sum(axis=(0, 2))
+        dwb = xp.matmul(dy3, cols.transpose(0, 2, 1)).sum(axis=0)  # (out, in*k*k + 1)
+        self.grads["W"][...] = dwb[:, :-1].reshape(self.params["W"].shape)
+        self.grads["b"][...] = dwb[:, -1]  # the ones row: the sum of dy
         if not self.input_grad:
             return None
         dcols = xp.matmul(self.params["W"].reshape(o, -1).T, dy3)  # (N, in*k*k, Ho*Wo)

@@ -53,12 +53,13 @@ def im2col_nhwc(x, kernel: int, stride: int):
     return xp.ascontiguousarray(view).reshape(n * ho * wo, kernel * kernel * c), ho, wo
 
 
-def im2col_nchw(x, kernel: int, stride: int):
+def im2col_nchw(x, kernel: int, stride: int, ones_row: bool = False):
     """Columns of windows per sample: (N, C, H, W) -> ((N, C * k * k, Ho * Wo), Ho, Wo).
 
     One strided view (N, C, k, k, Ho, Wo), copied once; row (c, u, v) of sample n holds
     x[n, c, i * s + u, j * s + v] for every output position (i, j), so W.reshape(out, -1) @ it
-    is that sample's output, already channels-first.
+    is that sample's output, already channels-first. `ones_row` appends a row of ones
+    (C * k * k + 1 rows), so that [W | b] @ it adds the bias in the same product.
     """
     xp = array_module(x)
     n, c, h, w = x.shape
@@ -67,7 +68,13 @@ def im2col_nchw(x, kernel: int, stride: int):
     view = xp.lib.stride_tricks.as_strided(
         x, (n, c, kernel, kernel, ho, wo), (sn, sc, sh, sw, sh * stride, sw * stride)
     )
-    return xp.ascontiguousarray(view).reshape(n, c * kernel * kernel, ho * wo), ho, wo
+    rows = c * kernel * kernel
+    if not ones_row:
+        return xp.ascontiguousarray(view).reshape(n, rows, ho * wo), ho, wo
+    cols = xp.empty((n, rows + 1, ho * wo), dtype=x.dtype)
+    cols[:, :rows].reshape(view.shape)[...] = view  # splits axes only: a view, written in place
+    cols[:, rows] = 1
+    return cols, ho, wo
 
 
 def col2im_nhwc(cols, x_shape: tuple[int, ...], stride: int):

@@ -44,43 +44,54 @@ class _BatchNorm(Layer):
     def forward(self, x, training=False):
         xp = array_module(x)
         x3 = x.reshape(x.shape[0], self.num_features, -1)  # (N, F, M), M = H*W or 1
-        if training:
-            m = x3.shape[0] * x3.shape[2]
-            mean = xp.einsum("nfm->f", x3) / m
-            xhat = x3 - mean[:, None]
-            var = xp.einsum("nfm,nfm->f", xhat, xhat) / m
-            mom = self.momentum
-            rm, rv = self.buffers["running_mean"], self.buffers["running_var"]
-            rm *= 1 - mom
-            rm += mom * mean
-            rv *= 1 - mom
-            rv += (mom * m / max(m - 1, 1)) * var
-        else:
-            xhat = x3 - self.buffers["running_mean"][:, None]
-            var = self.buffers["running_var"]
+        gamma, beta = self.params["gamma"], self.params["beta"]
+        if not training:
+            # running statistics are constants: y = x * scale + shift, two passes over x.
+            # Backward rebuilds the normalised x from the kept x, mean and inv_std.
+            mean = self.buffers["running_mean"].copy()
+            inv_std = 1.0 / xp.sqrt(self.buffers["running_var"] + self.eps)
+            scale = gamma * inv_std
+            y = x3 * scale[:, None]
+            y += (beta - mean * scale)[:, None]
+            self._cache = (False, x3, mean, inv_std)
+            return y.reshape(x.shape)
+        m = x3.shape[0] * x3.shape[2]
+        mean = xp.einsum("nfm->f", x3) / m
+        xc = x3 - mean[:, None]  # centred; normalised = xc * inv_std (never stored)
+        var = xp.einsum("nfm,nfm->f", xc, xc) / m
+        mom = self.momentum
+        rm, rv = self.buffers["running_mean"], self.buffers["running_var"]
+        rm *= 1 - mom
+        rm += mom * mean
+        rv *= 1 - mom
+        rv += (mom * m / max(m - 1, 1)) * var
         inv_std = 1.0 / xp.sqrt(var + self.eps)
-        xhat *= inv_std[:, None]
-        self._cache = (xhat, inv_std, training)
-        y = xhat * self.params["gamma"][:, None]
-        y += self.params["beta"][:, None]
+        y = xc * (gamma * inv_std)[:, None]
+        y += beta[:, None]
+        self._cache = (True, xc, mean, inv_std)
         return y.reshape(x.shape)
 
     def backward(self, dy):
         xp = array_module(dy)
-        xhat, inv_std, training = self._cache
-        dy3 = dy.reshape(xhat.shape)
-        m = xhat.shape[0] * xhat.shape[2]
+        training, x3, mean, inv_std = self._cache
+        dy3 = dy.reshape(x3.shape)
+        m = x3.shape[0] * x3.shape[2]
+        scale = self.params["gamma"] * inv_std
         dbeta = xp.einsum("nfm->f", dy3)
-        dgamma = xp.einsum("nfm,nfm->f", dy3, xhat)
-        self.grads["gamma"][...] = dgamma
         self.grads["beta"][...] = dbeta
         if not training:  # running statistics are constants: only the affine part remains
-            return (dy3 * (self.params["gamma"] * inv_std)[:, None]).reshape(dy.shape)
+            xhat = x3 - mean[:, None]
+            xhat *= inv_std[:, None]
+            self.grads["gamma"][...] = xp.einsum("nfm,nfm->f", dy3, xhat)
+            return (dy3 * scale[:, None]).reshape(dy.shape)
+        # x3 is centred here: xhat = x3 * inv_std.
+        dgamma = xp.einsum("nfm,nfm->f", dy3, x3) * inv_std
+        self.grads["gamma"][...] = dgamma
         # dx = gamma * inv_std * (dy - mean(dy) - xhat * mean(dy * xhat))
-        dx = xhat * (dgamma / m)[:, None]
+        dx = x3 * (dgamma * inv_std / m)[:, None]
         dx += (dbeta / m)[:, None]
         xp.subtract(dy3, dx, out=dx)
-        dx *= (self.params["gamma"] * inv_std)[:, None]
+        dx *= scale[:, None]
         return dx.reshape(dy.shape)
 
 
