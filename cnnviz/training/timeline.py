@@ -23,14 +23,6 @@ class Moment:
     evaluation: Evaluation | None
     checkpoint: Path
 
-    def configure(self, every: int, max_mb: float) -> None:
-        """Record every `every` steps from now on, within `max_mb` (thinning at once)."""
-        if every < 1 or not max_mb > 0:
-            raise ValueError(f"the timeline needs every >= 1 step and a positive memory budget "
-                             f"(got every={every}, {max_mb} MB)")
-        self.every, self.max_bytes = int(every), int(max_mb * 2**20)
-        self._thin()
-
     @property
     def nbytes(self) -> int:
         arrays = list(self.filters.filters.values())
@@ -51,11 +43,11 @@ class Timeline:
     """
 
     def __init__(self, every: int = 200, max_mb: float = 64.0, folder=None):
-        self.every, self.max_bytes = int(every), int(max_mb * 2**20)
+        self.moments: list[Moment] = []
+        self.configure(every, max_mb)
         self._own_folder = folder is None
         self.folder = Path(folder or tempfile.mkdtemp(prefix="cnnviz-timeline-"))
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.moments: list[Moment] = []
 
     def configure(self, every: int, max_mb: float) -> None:
         """Record every `every` steps from now on, within `max_mb` (thinning at once)."""

@@ -3,6 +3,7 @@ synthetic dataset, a tiny network, and windows/controllers that are always shut 
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 
@@ -102,13 +103,15 @@ def config():
                        schedule="constant", batch_size=32, epochs=3, val_size=60, seed=0)
 
 
-@pytest.fixture
-def window(qtbot, settings, dataset, config):
-    """The real main window on the synthetic data, shown offscreen, session built."""
+@contextlib.contextmanager
+def open_window(qtbot, settings, dataset, config, **controller_options):
+    """The real main window on `dataset`, shown offscreen, session built; closed (and its
+    training thread joined) at the end."""
     from cnnviz.app.main_window import MainWindow
 
+    options = {"drain_interval_ms": 50, "snapshot_interval": 0.2, **controller_options}
     w = MainWindow(dataset=dataset, config=config, settings=settings,
-                   controller_options={"drain_interval_ms": 50, "snapshot_interval": 0.2})
+                   controller_options=options)
     qtbot.addWidget(w)
     w.show()
     qtbot.waitUntil(lambda: w.controller.info is not None and w.act_start.isEnabled(),
@@ -116,6 +119,13 @@ def window(qtbot, settings, dataset, config):
     yield w
     w.close()
     assert not w.controller.is_running()
+
+
+@pytest.fixture
+def window(qtbot, settings, dataset, config):
+    """The real main window on the synthetic data."""
+    with open_window(qtbot, settings, dataset, config) as w:
+        yield w
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import pytest
 from cnnviz.app.controller import TimelineState, TrainingController, Updates
 from cnnviz.app.main_window import MainWindow
 from cnnviz.training.checkpoint import read_checkpoint
+from tests.app.conftest import open_window
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
@@ -137,16 +138,9 @@ def test_branch_goes_back_and_trains_on_with_new_settings(qtbot, recording, conf
 
 @pytest.fixture
 def win(qtbot, settings, dataset, config):
-    w = MainWindow(dataset=dataset, config=config, settings=settings,
-                   controller_options={"drain_interval_ms": 50, "snapshot_interval": 0.2,
-                                       "timeline_every": 2})
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitUntil(lambda: w.controller.info is not None and w.act_start.isEnabled(),
-                    timeout=15000)
-    yield w
-    w.close()
-    assert not w.controller.is_running()
+    """The main window, recording a timeline moment every 2 steps."""
+    with open_window(qtbot, settings, dataset, config, timeline_every=2) as w:
+        yield w
 
 
 def step_window(qtbot, w, n):

@@ -61,3 +61,19 @@ def test_branch_restores_exactly_the_snapshot_weights(tmp_path):
     # Training on from the branch with the same settings retraces the original run.
     s.step()
     assert s.step_count == 4
+
+
+def test_settings_are_checked_and_a_smaller_budget_thins_at_once(tmp_path):
+    with pytest.raises(ValueError, match="every >= 1 step"):
+        Timeline(every=0)
+    s = make_session()
+    tl = Timeline(every=1, folder=tmp_path)
+    for _ in range(8):
+        s.step()
+        tl.record(s, s.activations(0), s.evaluate("test", limit=50, emit=False))
+    assert len(tl.moments) == 8 and tl.moments[0].evaluation.confusion.sum() == 50
+    tl.configure(4, tl.nbytes / 3 / 2**20)
+    assert tl.every == 4 and tl.nbytes <= tl.max_bytes and tl.moments[0].step == 1
+    assert len(list(tmp_path.iterdir())) == len(tl.moments) < 8
+    with pytest.raises(ValueError, match="positive memory budget"):
+        tl.configure(5, 0)
