@@ -12,12 +12,14 @@ the best of `--repeat` runs for the one-shot passes over the test set (top digit
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 from cnnviz.data.sources import DataUnavailableError, load_dataset
 from cnnviz.data.synthetic import synthetic_dataset
 from cnnviz.training import TrainConfig, TrainingSession
 from cnnviz.training import session as session_module
+from cnnviz.training.timeline import Timeline
 
 
 def timed(label, fn, repeat=3):
@@ -26,7 +28,7 @@ def timed(label, fn, repeat=3):
         t0 = time.perf_counter()
         fn()
         best = min(best, time.perf_counter() - t0)
-    print(f"{label:<44}{best * 1e3:>10.1f} ms")
+    print(f"{label:<52}{best * 1e3:>10.1f} ms")
 
 
 def main() -> None:
@@ -55,10 +57,21 @@ def main() -> None:
     timed("embedding of 2000 digits (PCA)", lambda: s.embedding(2000))
     timed(f"evaluate the test set + confusion matrix ({session_module.EVAL_BATCH}/batch)",
           lambda: s.evaluate("test"), args.repeat)
-    s.collect_layer_stats = True
-    timed("training step with layer statistics", s.step, 10)
-    s.collect_layer_stats = False
-    timed("training step without", s.step, 10)
+    timeline = Timeline(every=1)
+    timed("timeline moment (1000-digit confusion, checkpoint)", lambda: timeline.record(
+        s, s.activations(0), s.evaluate("test", limit=1000, emit=False)))
+    print(f"{'  one moment holds':<52}{timeline.moments[-1].nbytes / 2**20:>10.2f} MB in memory, "
+          f"{timeline.moments[-1].checkpoint.stat().st_size / 2**20:.1f} MB on disk")
+    timeline.close()
+    times = {True: [], False: []}  # steps with and without layer statistics, interleaved
+    for i in range(60):
+        s.collect_layer_stats = bool(i % 2)
+        t0 = time.perf_counter()
+        s.step()
+        times[s.collect_layer_stats].append(time.perf_counter() - t0)
+    for on, label in ((False, "training step (median of 30)"),
+                      (True, "training step with layer statistics")):
+        print(f"{label:<52}{statistics.median(times[on]) * 1e3:>10.1f} ms")
 
 
 if __name__ == "__main__":
