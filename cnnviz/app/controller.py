@@ -238,6 +238,7 @@ class TrainingWorker(QObject):
         self.top_layer: str | None = None
         self._last_attribution = 0.0
         self.timeline = Timeline(timeline_every, timeline_mb)
+        self._timeline_failed = False  # a snapshot could not be written: no more until asked
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -418,13 +419,22 @@ class TrainingWorker(QObject):
         """A timeline moment when one is due: kernels, the chosen digit's activations and the
         confusion matrix of the first TIMELINE_TEST test digits, with a checkpoint."""
         s = self.session
-        if not self.timeline.due(s.step_count):
+        if self._timeline_failed or not self.timeline.due(s.step_count):
             return
         with np.errstate(over="ignore", invalid="ignore"):
             ev = s.evaluate("test", limit=TIMELINE_TEST, emit=False)
             if ev is None:  # closing
                 return
-            self.timeline.record(s, self._activations(), ev)
+            try:
+                self.timeline.record(s, self._activations(), ev)
+            except OSError as exc:  # a full disk must not stop training
+                self._timeline_failed = True
+                self.sigError.emit(
+                    f"The timeline could not save its snapshot of step {s.step_count} in "
+                    f"{self.timeline.folder}: {exc}. Training goes on, without new snapshots; "
+                    "free some disk space (or point TMPDIR to a larger disk and restart), then "
+                    "change a timeline setting to record again.")
+                return
         self._timeline_state()
 
     def _timeline_state(self) -> None:
@@ -447,6 +457,7 @@ class TrainingWorker(QObject):
         old = self.timeline
         old.close()
         self.timeline = Timeline(old.every, old.max_bytes / 2**20)
+        self._timeline_failed = False
         self.mailbox.clear()  # nothing of the old session may reach the new panels
         self._set_state(STOPPED)
         self.sigSessionReady.emit(session_info(session, reason))
@@ -588,6 +599,7 @@ class TrainingWorker(QObject):
 
     def _cmd_timeline(self, every: int, max_mb: float) -> None:
         self.timeline.configure(every, max_mb)
+        self._timeline_failed = False
         self._timeline_state()
 
     def _cmd_branch(self, step: int, config: TrainConfig | None) -> None:

@@ -116,6 +116,26 @@ def test_timeline_records_moments_and_answers_scrubs(qtbot, recording, config, d
     qtbot.waitUntil(lambda: box.latest["timeline"].steps == (2, 4, 6, 9), timeout=5000)
 
 
+def test_a_full_disk_stops_the_snapshots_not_the_training(qtbot, recording, config, dataset,
+                                                          monkeypatch):
+    new_session(qtbot, recording, config, dataset)
+    session = recording.worker.session
+
+    def full(path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(session, "save", full)
+    errors = []
+    recording.sigError.connect(errors.append)
+    steps(qtbot, recording, 5)
+    qtbot.waitUntil(lambda: len(errors) == 1, timeout=5000)
+    assert "No space left on device" in errors[0] and "free some disk space" in errors[0]
+    assert "step 2" in errors[0]
+    assert session.step_count == 5 and recording.worker.timeline.moments == []
+    qtbot.wait(100)
+    assert len(errors) == 1  # said once, not at every due step
+
+
 def test_branch_goes_back_and_trains_on_with_new_settings(qtbot, recording, config, dataset):
     new_session(qtbot, recording, config, dataset)
     steps(qtbot, recording, 6)
