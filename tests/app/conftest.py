@@ -15,18 +15,10 @@ from PySide6.QtCore import QCoreApplication, QSettings  # noqa: E402
 
 from cnnviz.data.sources import Dataset  # noqa: E402
 from cnnviz.training import TrainConfig  # noqa: E402
+from tests.specs import two_conv  # noqa: E402
 
 #: A conv net small enough for many steps a second on two cores.
-TINY_SPEC = [
-    {"type": "Conv2D", "out_channels": 4, "kernel_size": 3, "padding": 1},
-    {"type": "ReLU"},
-    {"type": "MaxPool2D", "kernel_size": 2},
-    {"type": "Conv2D", "out_channels": 6, "kernel_size": 3, "padding": 1},
-    {"type": "ReLU"},
-    {"type": "MaxPool2D", "kernel_size": 2},
-    {"type": "Flatten"},
-    {"type": "Dense", "out_features": 10},
-]
+TINY_SPEC = two_conv()
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -20,20 +20,10 @@ from cnnviz.training import TrainConfig
 from cnnviz.training.events import Attribution, Embedding, LayerStats, TopActivations
 from cnnviz.training.inspect import explain_layer
 from cnnviz.training.session import TrainingSession
+from tests.specs import two_conv
 
 NAMES = tuple(str(i) for i in range(10))
-SPEC = [
-    {"type": "Conv2D", "out_channels": 4, "kernel_size": 3, "padding": 1},
-    {"type": "ReLU"},
-    {"type": "MaxPool2D", "kernel_size": 2},
-    {"type": "Conv2D", "out_channels": 6, "kernel_size": 3, "padding": 1},
-    {"type": "ReLU"},
-    {"type": "MaxPool2D", "kernel_size": 2},
-    {"type": "Flatten"},
-    {"type": "Dense", "out_features": 16},
-    {"type": "ReLU"},
-    {"type": "Dense", "out_features": 10},
-]
+SPEC = two_conv(hidden=16)
 
 
 def show(qtbot, widget, size=(600, 420)):

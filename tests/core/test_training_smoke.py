@@ -8,18 +8,9 @@ import pytest
 from cnnviz.core.losses import SoftmaxCrossEntropy
 from cnnviz.core.model import build_model
 from cnnviz.core.optim import OPTIMIZERS, make_optimizer
+from tests.specs import bn_cnn
 
-SPEC = [
-    {"type": "Conv2D", "out_channels": 4, "kernel_size": 3, "padding": 1},
-    {"type": "BatchNorm2D"},
-    {"type": "ReLU"},
-    {"type": "MaxPool2D", "kernel_size": 2},
-    {"type": "Flatten"},
-    {"type": "Dense", "out_features": 16},
-    {"type": "ReLU"},
-    {"type": "Dropout", "p": 0.2},
-    {"type": "Dense", "out_features": 3},
-]
+SPEC = bn_cnn(classes=3, dropout=0.2)
 
 LR = {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "adagrad": 0.05, "rmsprop": 0.003,
       "adam": 0.01}

@@ -16,18 +16,9 @@ from cnnviz.training.events import (
     FilterSnapshot,
     StepMetrics,
 )
+from tests.specs import bn_cnn
 
-SMALL_SPEC = [
-    {"type": "Conv2D", "out_channels": 4, "kernel_size": 3, "padding": 1},
-    {"type": "BatchNorm2D"},
-    {"type": "ReLU"},
-    {"type": "MaxPool2D", "kernel_size": 2},
-    {"type": "Flatten"},
-    {"type": "Dense", "out_features": 16},
-    {"type": "ReLU"},
-    {"type": "Dropout", "p": 0.3},
-    {"type": "Dense", "out_features": 10},
-]
+SMALL_SPEC = bn_cnn()
 
 
 def make_session(**kw):
