@@ -68,12 +68,14 @@ TIMELINE_TEST = 1000  # test digits evaluated for each recorded moment's confusi
 
 @dataclass(frozen=True)
 class TimelineState:
-    """What the timeline holds: the recorded steps and the memory they use of the budget."""
+    """What the timeline holds: the recorded steps, the memory they use of the budget, and
+    the size of their checkpoints on disk."""
 
     steps: tuple
     memory_mb: float
     budget_mb: float
     every: int
+    disk_mb: float = 0.0
 
 
 @dataclass
@@ -440,7 +442,7 @@ class TrainingWorker(QObject):
     def _timeline_state(self) -> None:
         tl = self.timeline
         self.mailbox.put(TimelineState(tuple(m.step for m in tl.moments), tl.nbytes / 2**20,
-                                       tl.max_bytes / 2**20, tl.every))
+                                       tl.max_bytes / 2**20, tl.every, tl.disk_bytes / 2**20))
 
     # -- commands (each runs on the worker thread) -------------------------------------------
 

@@ -816,7 +816,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.debugger.set_stats(stats)  # cheap: it redraws on its own timer
         if up.timeline is not None:
             t = up.timeline
-            self.timeline.set_moments(list(t.steps), t.memory_mb, t.budget_mb)
+            self.timeline.set_moments(list(t.steps), t.memory_mb, t.budget_mb, t.disk_mb)
         if up.evaluation is not None:
             ev = up.evaluation
             self.curves.add_evaluation(ev.step, ev.loss, ev.accuracy)

@@ -61,6 +61,11 @@ class Timeline:
     def nbytes(self) -> int:
         return sum(m.nbytes for m in self.moments)
 
+    @property
+    def disk_bytes(self) -> int:
+        """Size of the moments' checkpoint files."""
+        return sum(m.checkpoint.stat().st_size for m in self.moments if m.checkpoint.exists())
+
     def due(self, step: int) -> bool:
         """Whether `step` should be recorded."""
         return step % self.every == 0 and (not self.moments or self.moments[-1].step != step)

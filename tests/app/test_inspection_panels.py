@@ -383,10 +383,10 @@ def test_timeline_scrubs_goes_live_and_branches_with_the_step(qtbot):
     assert not panel.slider.isEnabled() and not panel.branch_button.isEnabled()
     steps = list(range(0, 3401, 200))
     with qtbot.assertNotEmitted(panel.sigScrub), qtbot.assertNotEmitted(panel.sigLive):
-        panel.set_moments(steps, 5.1, 64)
+        panel.set_moments(steps, 5.1, 64, 27.4)
     assert panel.is_live() and panel.slider.value() == len(steps) - 1
     assert not panel.branch_button.isEnabled()
-    assert "18 snapshots, 5.1 of 64 MB" in panel.info.text()
+    assert "18 snapshots, 5.1 of 64 MB, 27 MB on disk" in panel.info.text()
 
     with qtbot.waitSignal(panel.sigScrub) as blocker:
         panel.slider.setValue(6)

@@ -104,6 +104,8 @@ def test_timeline_records_moments_and_answers_scrubs(qtbot, recording, config, d
                     == (2, 4, 6), timeout=5000)
     state = box.latest["timeline"]
     assert 0 < state.memory_mb <= state.budget_mb == 64.0 and state.every == 2
+    files = sum(p.stat().st_size for p in recording.worker.timeline.folder.iterdir())
+    assert state.disk_mb == pytest.approx(files / 2**20) and state.disk_mb > 0
     with qtbot.waitSignal(recording.sigMoment, timeout=5000) as blocker:
         recording.moment(5)
     m = blocker.args[0]

@@ -42,6 +42,7 @@ class TimelinePanel(QtWidgets.QWidget):
         super().__init__(parent)
         self._steps: list[int] = []
         self._memory = (0.0, 0.0)
+        self._disk: float | None = None
         self._live = True
         self._selected: int | None = None  # step shown while scrubbing
         self._emitted = (200, 64.0)  # the recording settings last announced
@@ -129,12 +130,15 @@ class TimelinePanel(QtWidgets.QWidget):
 
     # -- public ---------------------------------------------------------------------------
 
-    def set_moments(self, steps: list[int], memory_mb: float, budget_mb: float) -> None:
-        """The steps of the recorded moments and the memory they use of the budget (MB).
+    def set_moments(self, steps: list[int], memory_mb: float, budget_mb: float,
+                    disk_mb: float | None = None) -> None:
+        """The steps of the recorded moments, the memory they use of the budget and the size
+        of their checkpoints on disk (MB; None: not shown).
         While scrubbing, the shown moment stays chosen (or the one before it, as
         Timeline.at picks, when it was thinned out)."""
         self._steps = sorted(int(s) for s in steps)
         self._memory = (float(memory_mb), float(budget_mb))
+        self._disk = disk_mb
         if not self._steps:
             self._live, self._selected = True, None
         elif not self._live:
@@ -214,8 +218,9 @@ class TimelinePanel(QtWidgets.QWidget):
         else:
             where = (f"live (newest snapshot: step {self._steps[-1]})" if self._live
                      else f"step {self._selected} of {self._steps[-1]}")
+            disk = "" if self._disk is None else f", {self._disk:.0f} MB on disk"
             self.info.setText(f"{where} | {n} snapshot"
-                              f"{'s' if n != 1 else ''}, {mem:.1f} of {budget:.0f} MB")
+                              f"{'s' if n != 1 else ''}, {mem:.1f} of {budget:.0f} MB{disk}")
         self._draw_strip()
 
     def _draw_strip(self):
