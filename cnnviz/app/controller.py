@@ -96,7 +96,7 @@ class Updates:
 
     def __bool__(self) -> bool:
         return bool(self.steps or self.epochs or self.layer_stats) or any(
-            getattr(self, k) is not None for k in _NEWEST)
+            getattr(self, k) is not None for k in _NEWEST.values())
 
     def step_array(self) -> np.ndarray:
         """steps as (n, 4) float64: step, loss, accuracy, lr."""
@@ -110,10 +110,10 @@ class Updates:
                         np.float64).reshape(-1, 8)
 
 
-#: Updates fields that keep only the newest event, by event type.
-_NEWEST = {"filters": FilterSnapshot, "activations": ActivationSnapshot,
-           "evaluation": Evaluation, "attribution": Attribution, "top": TopActivations,
-           "embedding": Embedding, "timeline": TimelineState}
+#: Event type -> the Updates field that keeps only the newest / every one of that type.
+_NEWEST = {FilterSnapshot: "filters", ActivationSnapshot: "activations",
+           Evaluation: "evaluation", Attribution: "attribution", TopActivations: "top",
+           Embedding: "embedding", TimelineState: "timeline"}
 _LISTS = {StepMetrics: "steps", EpochMetrics: "epochs", LayerStats: "layer_stats"}
 
 
@@ -127,14 +127,12 @@ class Mailbox:
     def put(self, event) -> None:
         if isinstance(event, Evaluation) and event.split != "test":
             return  # the val pass at epoch end is in EpochMetrics already
+        kind = type(event)
         with self._lock:
-            kind = type(event)
             if kind in _LISTS:
                 getattr(self._box, _LISTS[kind]).append(event)
-            else:
-                for name, cls in _NEWEST.items():
-                    if kind is cls:
-                        setattr(self._box, name, event)
+            elif kind in _NEWEST:
+                setattr(self._box, _NEWEST[kind], event)
 
     def take(self) -> Updates:
         with self._lock:
@@ -369,12 +367,11 @@ class TrainingWorker(QObject):
     def _attribution(self) -> None:
         s = self.session
         target, layer = self.attribution_request
+        layers = s.conv_layers()
         if target is not None and not 0 <= target < s.model_classes():
             target = None
-        if layer not in s.conv_layers():
-            layer = None
-        if s.conv_layers():
-            s.attribution(self._digit(), target, layer)
+        if layers:
+            s.attribution(self._digit(), target, layer if layer in layers else None)
         self._last_attribution = time.monotonic()
 
     def _evaluate(self) -> Evaluation | None:
