@@ -15,7 +15,8 @@ import argparse
 import statistics
 import time
 
-from cnnviz.data.sources import DataUnavailableError, load_dataset
+from cnnviz.data.dataset import DataUnavailableError
+from cnnviz.data.sources import load_dataset
 from cnnviz.data.synthetic import synthetic_dataset
 from cnnviz.training import TrainConfig, TrainingSession
 from cnnviz.training import session as session_module

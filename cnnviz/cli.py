@@ -12,8 +12,9 @@ from cnnviz.backend import BackendError
 from cnnviz.core.model import SpecError, build_model, format_summary
 from cnnviz.core.optim import OPTIMIZERS, SCHEDULES
 from cnnviz.core.presets import DEFAULT_PRESET, PRESETS, preset
+from cnnviz.data.dataset import Dataset, DataUnavailableError
 from cnnviz.data.idx import IDXError
-from cnnviz.data.sources import Dataset, DataUnavailableError, load_dataset, tqdm_progress
+from cnnviz.data.sources import load_dataset
 from cnnviz.data.synthetic import synthetic_dataset
 from cnnviz.training import DivergenceError, TrainConfig, TrainingSession
 from cnnviz.training.checkpoint import CheckpointError
@@ -26,6 +27,44 @@ USER_ERRORS = (BackendError, SpecError, IDXError, DataUnavailableError, Divergen
 def peak_memory_mb() -> float:
     """Peak resident memory of this process so far, in MB (Linux reports kB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class DownloadBars:
+    """A data ``progress(name, done, total)`` callback drawing one tqdm bar per file.
+
+    Use as ``with DownloadBars(file=sys.stderr) as p: load_dataset(progress=p)``; keyword
+    arguments go to each ``tqdm``.
+    """
+
+    def __init__(self, **tqdm_kwargs):
+        self._kwargs = {"unit": "B", "unit_scale": True, "unit_divisor": 1024, **tqdm_kwargs}
+        self._bar = None
+        self._name: str | None = None
+
+    def __call__(self, name: str, done: int, total: int | None) -> None:
+        from tqdm import tqdm
+
+        if name != self._name:
+            self.close()
+            self._name = name
+            self._bar = tqdm(total=total, desc=name, **self._kwargs)
+        if total is not None and self._bar.total != total:
+            self._bar.total = total
+        self._bar.update(done - self._bar.n)
+        if total is not None and done >= total:
+            self.close()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        self._bar = None
+        self._name = None
+
+    def __enter__(self) -> DownloadBars:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def _arch_args(p):
@@ -88,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _load_data(data_dir, name="mnist", quiet=False) -> Dataset:
-    with tqdm_progress(disable=quiet) as progress:
+    with DownloadBars(disable=quiet) as progress:
         return load_dataset(data_dir, name=name, progress=progress)
 
 

