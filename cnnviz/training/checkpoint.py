@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnviz.training.history import History
+
 FORMAT = "cnnviz-checkpoint"
 VERSION = 1
 
@@ -33,8 +35,7 @@ def save_checkpoint(session, path) -> Path:
     arrays = {"meta": np.frombuffer(json.dumps(meta).encode(), np.uint8)}
     arrays.update({f"model/{k}": v for k, v in session.model.state_dict().items()})
     arrays.update({f"optim/{k}": v for k, v in opt["state"].items()})
-    arrays["history/steps"] = np.asarray(session.history["steps"], np.float64).reshape(-1, 4)
-    arrays["history/epochs"] = np.asarray(session.history["epochs"], np.float64).reshape(-1, 8)
+    arrays.update({f"history/{k}": v for k, v in session.history.to_arrays().items()})
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
     try:
@@ -90,19 +91,21 @@ def load_checkpoint(session, path) -> None:
     session.step_count = int(meta["step"])
     session.config.lr = float(meta["config"]["lr"])
     session.config.momentum = float(meta["config"]["momentum"])
-    session.history = {
-        "steps": [tuple(r) for r in arrays["history/steps"].tolist()],
-        "epochs": [list(r) for r in arrays["history/epochs"].tolist()],
-    }
+    try:
+        session.history = History.from_arrays(
+            {k[8:]: v for k, v in arrays.items() if k.startswith("history/")})
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
     _restore_epoch_sums(session)
 
 
 def _restore_epoch_sums(session):
     """Recompute the running means of the current epoch from the step history."""
-    rows = session.history["steps"][len(session.history["steps"]) - session.position:]
+    steps = session.history.steps
+    first = max(len(steps) - session.position, 0)
+    loss, acc = steps["loss"][first:].tolist(), steps["accuracy"][first:].tolist()
     bs = session.config.batch_size
-    session._epoch_sums = [sum(r[1] for r in rows) * bs, sum(r[2] for r in rows) * bs,
-                           len(rows) * bs]
+    session._epoch_sums = [sum(loss) * bs, sum(acc) * bs, len(loss) * bs]
 
 
 def describe(spec) -> str:

@@ -13,13 +13,6 @@ def confusion_matrix(labels, predictions, num_classes: int) -> np.ndarray:
     return flat.reshape(num_classes, num_classes)
 
 
-def per_class_accuracy(confusion: np.ndarray) -> np.ndarray:
-    """(K,) recall of each class; NaN for a class with no samples."""
-    totals = confusion.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.diag(confusion) / totals
-
-
 class Smoother:
     """Exponential moving average with bias correction (TensorBoard-style smoothing)."""
 

@@ -4,11 +4,12 @@ pytest-qt on the offscreen platform."""
 import numpy as np
 import pytest
 
-from cnnviz.app.panels.curves import CurvesPanel, ema
+from cnnviz.app.panels.curves import CurvesPanel
+from cnnviz.training.history import History, ema
 
 
 def history(n, start=1, scale=2.0, seed=0, epoch_every=100):
-    """A decaying fake run: {"steps": (n, 4), "epochs": (m, 8)} as session.history."""
+    """A decaying fake run as a History: n step rows, an epoch end every `epoch_every`."""
     rng = np.random.default_rng(seed)
     s = np.arange(start, start + n, dtype=np.float64)
     loss = scale * np.exp(-s / 200) + 0.1 + rng.uniform(0, 0.1, n)
@@ -17,7 +18,7 @@ def history(n, start=1, scale=2.0, seed=0, epoch_every=100):
     ends = s[epoch_every - 1 :: epoch_every]
     epochs = [[e, k, 0.5, 0.8, 0.3 + 0.01 * e, 0.7 + 0.01 * e, 0.01, 2.0]
               for e, k in enumerate(ends)]
-    return {"steps": steps.tolist(), "epochs": epochs}
+    return History.from_arrays({"steps": steps, "epochs": np.asarray(epochs)})
 
 
 def npoints(item) -> int:
@@ -40,20 +41,20 @@ def test_overlay_draws_the_old_run_smoothed(panel):
     panel.set_history(new)
     panel.set_overlay(old, label="run A")
     panel.flush()
-    steps = np.asarray(old["steps"])
+    steps = old.steps.rows()
     np.testing.assert_array_equal(panel.overlay_steps(), steps)
     w = panel.smoothing_weight()
     np.testing.assert_array_equal(panel.old_loss.xData, steps[:, 0])
     np.testing.assert_allclose(panel.old_loss.yData, ema(steps[:, 1], w))
     np.testing.assert_allclose(panel.old_acc.yData, ema(100 * steps[:, 2], w))
     np.testing.assert_allclose(panel.old_lr.yData, steps[:, 3])
-    epochs = np.asarray(old["epochs"])
+    epochs = old.epochs.rows()
     np.testing.assert_array_equal(panel.old_val_loss.xData, epochs[:, 1])
     np.testing.assert_allclose(panel.old_val_loss.yData, epochs[:, 4])
     np.testing.assert_allclose(panel.old_val_acc.yData, 100 * epochs[:, 5])
     # the current run is drawn as before, and the step axis shows all of the old one
     np.testing.assert_allclose(panel.smooth_loss.yData,
-                               ema(np.asarray(new["steps"])[:, 1], w))
+                               ema(new.steps.rows()[:, 1], w))
     assert panel.loss_plot.viewRange()[0][1] >= 900
     legend = panel.hover.text()
     assert "loss, accuracy, lr (run A)" in legend and "validation (run A)" in legend
@@ -80,13 +81,13 @@ def test_overlay_survives_set_history_and_clear_and_none_removes_it(panel):
 
 def test_overlay_is_resmoothed_when_the_smoothing_changes(panel):
     old = history(400, seed=3)
-    loss = np.asarray(old["steps"])[:, 1]
+    loss = old.steps.rows()[:, 1]
     panel.set_overlay(old)
     np.testing.assert_allclose(panel.old_loss.yData, ema(loss, 0.9))
     panel.set_smoothing(0.5)
     assert not np.allclose(panel.old_loss.yData, ema(loss, 0.9))
     np.testing.assert_allclose(panel.old_loss.yData, ema(loss, 0.5))
-    acc = np.asarray(old["steps"])[:, 2]
+    acc = old.steps.rows()[:, 2]
     np.testing.assert_allclose(panel.old_acc.yData, ema(100 * acc, 0.5))
 
 
@@ -105,7 +106,7 @@ def test_hover_mentions_the_old_runs_loss_within_its_steps(panel):
     panel.set_history(history(600, seed=5))
     panel.set_overlay(old)
     text = panel.show_values_at(150)
-    expected = ema(np.asarray(old["steps"])[:, 1], 0.9)[149]  # step 150 is row 149
+    expected = ema(old.steps.rows()[:, 1], 0.9)[149]  # step 150 is row 149
     assert f"before branch: smoothed loss {expected:.4f}" in text
     assert "before branch" not in panel.show_values_at(500)  # past the old run's end
 

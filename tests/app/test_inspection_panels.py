@@ -46,6 +46,15 @@ def mouse_click(view, scene_pos):
         QtWidgets.QApplication.sendEvent(view.viewport(), ev)
 
 
+def mouse_move(view, scene_pos):
+    """The mouse moved onto a GraphicsView's viewport at a scene point."""
+    pos = QtCore.QPointF(view.mapFromScene(scene_pos))
+    none = QtCore.Qt.MouseButton.NoButton
+    ev = QtGui.QMouseEvent(QtCore.QEvent.Type.MouseMove, pos, view.viewport().mapToGlobal(pos),
+                           none, none, QtCore.Qt.KeyboardModifier.NoModifier)
+    QtWidgets.QApplication.sendEvent(view.viewport(), ev)
+
+
 def not_blank(widget) -> bool:
     """The rendered widget has many distinct colours (plots drawn, not an empty canvas)."""
     img = widget.grab().toImage().convertToFormat(QtGui.QImage.Format.Format_RGB32)
@@ -169,26 +178,34 @@ def test_top_digits_show_the_chosen_channels_digits_and_maps(qtbot):
     assert panel.shown_scores() == pytest.approx(ev.scores[2].tolist())
     assert panel.channel_count.text() == "of 4"
     assert panel.info.text() == "computed in 2.1 s at step 500"
-    # the first cell: digit, then the channel's map enlarged to 28 x 28 beside it
-    digits, maps = panel.digit_image.image, panel.map_image.image
-    np.testing.assert_array_equal(digits[:28, :28], images[ev.indices[2, 0]])
-    np.testing.assert_array_equal(maps[:28, 29:57], upsample_nearest(ev.maps[2, 0], (28, 28)))
-    assert np.isnan(maps[:28, :28]).all() and np.isnan(digits[:28, 29:57]).all()
-    lo, hi = panel.map_image.getLevels()
+    # each cell: the digit, then the channel's map enlarged to 28 x 28 beside it
+    g = panel.gallery
+    digits, maps = (item.image for item in g.image_items)
+    x, y = g.cell_origin(0)
+    np.testing.assert_array_equal(digits[y : y + 28, x : x + 28], images[ev.indices[2, 0]])
+    np.testing.assert_array_equal(maps[y : y + 28, x + 29 : x + 57],
+                                  upsample_nearest(ev.maps[2, 0], (28, 28)))
+    assert np.isnan(maps[y : y + 28, x : x + 28]).all()
+    assert np.isnan(digits[y : y + 28, x + 29 : x + 57]).all()
+    lo, hi = g.image_items[1].getLevels()
     assert lo == -hi and hi == pytest.approx(np.abs(ev.maps[2]).max())
-    texts = [t.textItem.toPlainText() for t in panel.texts if t.isVisible()]
+    texts = g.labels()
     assert len(texts) == 9 and texts[0].startswith(f"#{ev.indices[2, 0]}")
 
     with qtbot.waitSignal(panel.sigDigitChosen) as blocker:
         panel.choose(4)
     assert blocker.args == [int(ev.indices[2, 4])]
+    assert g.selected() == 4
 
-    # a click on the fifth cell (row 1, col 1) chooses that digit
-    x, y = panel._cells[4]
-    scene = panel.plot.getViewBox().mapViewToScene(QtCore.QPointF(x + 10, y + 10))
+    # a click on the fifth cell (row 1, col 1) chooses that digit; hovering one describes it
+    x, y = g.cell_origin(4)
+    scene = g.vb.mapViewToScene(QtCore.QPointF(x + 10, y + 10))
     with qtbot.waitSignal(panel.sigDigitChosen) as blocker:
-        mouse_click(panel.graphics, scene)
+        mouse_click(g.view, scene)
     assert blocker.args == [int(ev.indices[2, 4])]
+    x, y = g.cell_origin(7)
+    mouse_move(g.view, g.vb.mapViewToScene(QtCore.QPointF(x + 40, y + 5)))
+    assert panel.status.text() == f"test #{ev.indices[2, 7]}: rank 8, peak {ev.scores[2, 7]:.4g}"
 
     with pytest.raises(IndexError):
         panel.set_channel(4)

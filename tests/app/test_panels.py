@@ -9,12 +9,17 @@ import numpy as np
 import pytest
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from cnnviz.app.panels.activation_maps import layer_mosaic, pick_layers
 from cnnviz.app.panels.activations import ALL_LAYERS, ActivationsPanel
-from cnnviz.app.panels.colormaps import ACCENT, build_mosaic
+from cnnviz.app.panels.architecture import ArchitecturePanel
+from cnnviz.app.panels.colormaps import ACCENT
 from cnnviz.app.panels.confusion import PAGE_SIZE, ConfusionPanel
+from cnnviz.app.panels.curves import CurvesPanel
 from cnnviz.app.panels.digits import CANVAS, DigitsPanel
 from cnnviz.app.panels.filters import FiltersPanel
+from cnnviz.app.widgets.mosaic import build_mosaic
 from cnnviz.training.events import ActivationSnapshot, Evaluation, FilterSnapshot
+from cnnviz.training.history import History, ema
 from cnnviz.training.metrics import confusion_matrix
 
 NAMES = tuple(str(i) for i in range(10))
@@ -121,6 +126,86 @@ def test_snapshots_arriving_fast_are_drawn_once_with_the_newest(qtbot, monkeypat
     np.testing.assert_array_equal(panel.map_tiles()["0.Conv2D"][0], snaps[-1].maps[0][1][0])
 
 
+# -- curves --------------------------------------------------------------------------------
+
+
+def fake_run(n=30, epoch_every=10):
+    """A History of n steps with falling loss and an epoch end every `epoch_every` steps."""
+    h = History()
+    s = np.arange(1, n + 1, dtype=np.float64)
+    h.steps.append(np.c_[s, 2 / s, 1 - 1 / s, 0.01 * 0.99**s])
+    ends = s[epoch_every - 1 :: epoch_every]
+    h.epochs.append([(e, k, 0.5, 0.8, 0.3, 0.9 + 0.01 * e, 0.01, 1.5)
+                     for e, k in enumerate(ends)])
+    return h
+
+
+def test_curves_draw_a_history_and_the_points_that_follow(qtbot):
+    panel = show(qtbot, CurvesPanel())
+    h = fake_run()
+    panel.set_history(h)
+    h.steps.append((31, 9.0, 0.0, 0.01))  # the panel drew a copy
+    assert (panel.num_steps, panel.num_epochs) == (30, 3)
+    np.testing.assert_array_equal(panel.steps_array(), h.steps.rows()[:30])
+    np.testing.assert_allclose(panel.raw_acc.yData, 100 * h.steps["accuracy"][:30])
+    np.testing.assert_allclose(panel.smooth_loss.yData, ema(h.steps["loss"][:30], 0.9))
+    np.testing.assert_array_equal(panel.val_acc.yData, 100 * h.epochs["val_accuracy"])
+
+    panel.append_steps([(29, 5.0, 0.5, 0.01), (31, 0.05, 0.97, 0.005)])  # 29 is old: ignored
+    panel.append_epochs([(3, 31, 0.4, 0.85, math.nan, math.nan, 0.005, 1.0)])
+    panel.add_evaluation(31, 0.2, 0.93)
+    panel.add_evaluation(31, 0.2, 0.93)  # the same evaluation again: one point
+    panel.flush()
+    assert panel.num_steps == 31
+    assert panel.steps_array()[-1].tolist() == [31, 0.05, 0.97, 0.005]
+    loss = np.r_[h.steps["loss"][:30], 0.05]
+    np.testing.assert_allclose(panel.smooth_loss.yData, ema(loss, 0.9))
+    assert len(panel.val_loss.xData) == 3  # an epoch without validation draws no point
+    assert panel.test_acc.xData.tolist() == [31] and panel.test_acc.yData.tolist() == [93.0]
+    text = panel.show_values_at(30.8)
+    assert "step 31" in text and "loss 0.0500" in text and "accuracy 97.0%" in text
+    assert "test 93.00% (step 31)" in text
+    assert "val loss" not in text  # the last epoch end (step 31) had no validation
+    text = panel.show_values_at(29.9)
+    assert "step 30" in text and "epoch 3: val loss 0.3000, val accuracy 92.00%" in text
+    assert "test" not in text
+
+    panel.set_smoothing(0.5)  # smoothed again from the first step
+    np.testing.assert_allclose(panel.smooth_acc.yData, ema(100 * panel.steps_array()[:, 2], 0.5))
+    panel.clear()
+    assert panel.num_steps == panel.num_epochs == 0
+    assert panel.raw_loss.xData is None and panel.test_acc.xData is None  # nothing drawn
+
+
+def test_curves_redraw_fast_points_once_until_flushed(qtbot, monkeypatch):
+    panel = show(qtbot, CurvesPanel())
+    draws = []
+    real = panel.raw_loss.setData
+    monkeypatch.setattr(panel.raw_loss, "setData",
+                        lambda *a: (draws.append(len(a[0])), real(*a)))
+    for i in range(1, 51):
+        panel.append_steps([(i, 1.0 / i, 0.5, 0.01)])
+    qtbot.waitUntil(lambda: draws == [50], timeout=1000)
+    panel.append_steps([(51, 0.01, 0.5, 0.01)])
+    panel.flush()  # drawn now, not after the interval
+    assert draws == [50, 51]
+
+
+def test_curves_csv_is_the_histories_with_the_panels_smoothing(qtbot, tmp_path):
+    panel = show(qtbot, CurvesPanel())
+    h = fake_run(25)
+    panel.set_history(h)
+    panel.add_evaluation(20, 0.3, 0.9)
+    panel.set_smoothing(0.7)
+    h.tests.append((20, 0.3, 0.9))
+    got = panel.write_csv(tmp_path / "panel.csv").read_text()
+    assert got == h.write_csv(tmp_path / "history.csv", smoothing=0.7).read_text()
+    lines = got.splitlines()
+    assert lines[0].startswith("step,batch_loss,batch_accuracy,lr,smoothed_loss,epoch,")
+    assert len(lines) == 26 and lines[20].startswith("20,0.1,0.95,")
+    assert lines[20].endswith(",0.3,0.9")
+
+
 # -- filters -------------------------------------------------------------------------------
 
 
@@ -179,7 +264,7 @@ def test_activations_show_one_map_per_channel_per_layer(qtbot):
     shown = panel.map_tiles()
     assert list(shown) == ["0.Conv2D", "2.MaxPool2D"]  # conv and pool layers, stacked
     assert [t.shape for t in shown["2.MaxPool2D"]] == [(4, 4)] * 4
-    assert len(panel._mosaic.tiles) == 8
+    assert len(panel._maps.mosaic.tiles) == 8
 
     panel.set_layer("4.Dense")  # a 1-D output is one strip
     shown = panel.map_tiles()
@@ -191,9 +276,10 @@ def test_activations_show_one_map_per_channel_per_layer(qtbot):
 
     # probabilities: one bar per class, the top one highlighted, the true label named
     probs = panel._snap.probs
-    np.testing.assert_allclose(panel.bars.opts["height"], probs)
+    bars = panel.prob_plot.bars
+    np.testing.assert_allclose(bars.opts["height"], probs)
     top = int(np.argmax(probs))
-    brushes = panel.bars.opts["brushes"]
+    brushes = bars.opts["brushes"]
     assert brushes[top].color().name() == QtGui.QColor(ACCENT).name()
     assert "true 3" in panel.prob_plot.titleLabel.text
 
@@ -214,7 +300,7 @@ def test_activation_tiles_enlarge_and_report_values_on_hover(qtbot):
 
     # the mosaic under the mouse: tile 1 of the chosen layer
     conv = dict(snap.maps)["0.Conv2D"]
-    tile = panel._mosaic.tiles[1]
+    tile = panel._maps.mosaic.tiles[1]
     centre = QtCore.QPointF(tile.x + (4 + 0.5) * tile.factor, tile.y + (5 + 0.5) * tile.factor)
     hit = panel._map_hit(panel.map_plot.getViewBox().mapViewToScene(centre))
     assert hit == ("0.Conv2D", 1, 5, 4, pytest.approx(float(conv[1, 5, 4])))
@@ -225,6 +311,40 @@ def test_activation_tiles_enlarge_and_report_values_on_hover(qtbot):
 
     with pytest.raises(IndexError):
         panel.enlarge("0.Conv2D", 4)
+
+
+def test_activation_mosaic_wraps_a_vector_and_finds_each_value():
+    rng = np.random.default_rng(9)
+    snap = make_activations(rng)
+    layers = pick_layers(snap.maps, "3.Flatten")
+    maps = layer_mosaic(layers, per_map=False, view_size=(300, 100))
+    flat = dict(snap.maps)["3.Flatten"]
+    assert maps.scale == pytest.approx(np.abs(flat).max())
+    np.testing.assert_array_equal(maps.tiles()["3.Flatten"][0], flat[None, :])
+    tile = maps.mosaic.tiles[0]
+    assert tile.w * tile.h >= flat.size and tile.w > tile.h  # a strip, wider than tall
+    for unit in (0, 17, flat.size - 1):
+        r, c = divmod(unit, tile.w)
+        x, y = tile.x + (c + 0.5) * tile.factor, tile.y + (r + 0.5) * tile.factor
+        assert maps.value_at(x, y) == ("3.Flatten", 0, 0, unit, pytest.approx(flat[unit]))
+    assert [n for n, _ in pick_layers(snap.maps, ALL_LAYERS)] == ["0.Conv2D", "2.MaxPool2D"]
+    both = layer_mosaic(pick_layers(snap.maps, ALL_LAYERS), per_map=False, view_size=(300, 200))
+    assert both.scale == 1 and len(both.mosaic.block_tops) == 2
+
+
+# -- architecture ----------------------------------------------------------------------------
+
+
+def test_architecture_shows_why_a_spec_is_impossible(qtbot):
+    panel = show(qtbot, ArchitecturePanel())
+    assert panel.is_valid() and panel.summary.rowCount() > 1
+    with qtbot.waitSignal(panel.sigSpecChanged, timeout=1000):
+        panel.table.item(0, 2).setText("x")  # the first layer's kernel size
+    assert not panel.is_valid() and "kernel_size must be a whole number" in panel.error_text()
+    assert panel.error.isVisibleTo(panel) and panel.summary.rowCount() == 0
+    panel.set_layer(0, kernel_size=3)
+    assert panel.is_valid() and not panel.error.isVisibleTo(panel)
+    assert panel.summary.rowCount() > 1 and panel.totals.text().startswith("Total: ")
 
 
 # -- confusion matrix ------------------------------------------------------------------------
@@ -272,8 +392,10 @@ def test_confusion_cell_lists_exactly_its_digits_and_emits_the_chosen_one(qtbot)
     got = panel.gallery_indices()
     assert len(want) > PAGE_SIZE and sorted(got) == want.tolist()
     assert panel.page() == (0, math.ceil(len(want) / PAGE_SIZE))
-    assert len(panel.gallery._thumbs) == PAGE_SIZE
-    np.testing.assert_array_equal(panel.gallery._thumbs[0], images[got[0]])
+    g = panel.gallery
+    assert g.count() == PAGE_SIZE and g.labels()[0] == f"#{got[0]}\n{ev.probs[got[0], 2]:.0%}"
+    x, y = g.cell_origin(0)
+    np.testing.assert_array_equal(g.image_items[0].image[y : y + 28, x : x + 28], images[got[0]])
 
     with qtbot.waitSignal(panel.sigDigitChosen, timeout=1000) as blocker:
         panel.choose_gallery_item(PAGE_SIZE + 1)
@@ -282,12 +404,16 @@ def test_confusion_cell_lists_exactly_its_digits_and_emits_the_chosen_one(qtbot)
 
     # a click on the second thumbnail of the first page emits its index too
     panel.set_page(0)
-    g = panel.gallery
-    pos = g.vb.mapViewToScene(QtCore.QPointF(g.SRC + g.GAP + 10, 10))
+    x, y = g.cell_origin(1)
+    pos = g.vb.mapViewToScene(QtCore.QPointF(x + 10, y + 10))
     assert g.position_at(pos) == 1
     with qtbot.waitSignal(panel.sigDigitChosen, timeout=1000) as blocker:
         mouse_click(g.view, pos)
     assert blocker.args == [got[1]]
+    _mouse(g.view, QtCore.QEvent.Type.MouseMove, g.vb.mapViewToScene(QtCore.QPointF(x, y + 40)),
+           QtCore.Qt.MouseButton.NoButton)  # over the label of the second thumbnail
+    p = ev.probs[got[1], 2]
+    assert panel.status.text() == f"#{got[1]}: true 2, predicted 2 ({p:.0%}) · click to inspect"
 
     # a newer evaluation refreshes the open cell
     ev2 = make_evaluation(np.random.default_rng(5), n=3000)
@@ -323,11 +449,11 @@ def test_drawing_a_stroke_emits_the_preprocessed_digit(qtbot):
     assert second.shape == (28, 28) and not np.array_equal(first, second)
 
     # while the mouse moves, drawings go out at most ~20 times a second
-    panel._stroke_begin((50, 50))
-    panel._stroke_to((80, 90))
+    panel.pad_image.stroke_begin((50, 50))
+    panel.pad_image.stroke_to((80, 90))
     with qtbot.waitSignal(panel.sigDigitChosen, timeout=1000):
         pass
-    panel._stroke_end()
+    panel.pad_image.stroke_end()
 
     panel.clear_drawing()
     assert panel.canvas().max() == 0 and panel.network_input().max() == 0

@@ -36,10 +36,11 @@ def test_resume_is_bitwise_exact(tmp_path, n, m):
     for _ in range(m):
         resumed.step()
     _same_state(straight, resumed)
-    assert resumed.history["steps"] == straight.history["steps"]
+    np.testing.assert_array_equal(resumed.history.steps.rows(), straight.history.steps.rows())
     # Epoch rows match but for their wall-clock seconds (the last column).
-    assert [r[:-1] for r in resumed.history["epochs"]] == [
-        r[:-1] for r in straight.history["epochs"]]
+    np.testing.assert_array_equal(resumed.history.epochs.rows()[:, :-1],
+                                  straight.history.epochs.rows()[:, :-1])
+    assert len(resumed.history.epochs) == (n + m) // first.steps_per_epoch
 
 
 def test_from_checkpoint_rebuilds_spec_and_config(tmp_path):
@@ -106,3 +107,48 @@ def test_spec_is_kept(tmp_path):
     s.save(tmp_path / "c.npz")
     meta, _ = read_checkpoint(tmp_path / "c.npz")
     assert [e["type"] for e in meta["spec"]] == [e["type"] for e in SMALL_SPEC]
+
+
+def _rewrite(path, **changes):
+    """Rewrite a checkpoint with some arrays replaced (None: removed)."""
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    for k, v in changes.items():
+        if v is None:
+            arrays.pop(k)
+        else:
+            arrays[k] = v
+    np.savez(path, **arrays)
+
+
+def test_history_round_trips_and_checkpoints_without_test_rows_load(tmp_path):
+    s = make_session()
+    for _ in range(9):  # past the end of the first epoch
+        s.step()
+    s.history.tests.append((9, 0.5, 0.75))
+    s.save(tmp_path / "c.npz")
+    r = make_session()
+    r.load(tmp_path / "c.npz")
+    for name, rows in s.history.to_arrays().items():
+        np.testing.assert_array_equal(r.history.to_arrays()[name], rows)
+    # the layout written before test rows were kept: history/steps (n, 4), /epochs (m, 8)
+    _rewrite(tmp_path / "c.npz", **{"history/tests": None})
+    _, arrays = read_checkpoint(tmp_path / "c.npz")
+    assert sorted(k for k in arrays if k.startswith("history/")) == [
+        "history/epochs", "history/steps"]
+    old = make_session()
+    old.load(tmp_path / "c.npz")
+    np.testing.assert_array_equal(old.history.steps.rows(), s.history.steps.rows())
+    np.testing.assert_array_equal(old.history.epochs.rows(), s.history.epochs.rows())
+    assert (len(old.history.steps), len(old.history.epochs), len(old.history.tests)) == (9, 1, 0)
+    # the running means of the epoch in progress come back from the step rows
+    assert old._epoch_sums == s._epoch_sums
+
+
+def test_history_of_the_wrong_shape_is_a_checkpoint_error(tmp_path):
+    s = make_session()
+    s.step()
+    s.save(tmp_path / "c.npz")
+    _rewrite(tmp_path / "c.npz", **{"history/steps": np.zeros((1, 3))})
+    with pytest.raises(CheckpointError, match="c.npz.*history/steps.*expected"):
+        make_session().load(tmp_path / "c.npz")

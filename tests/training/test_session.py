@@ -52,7 +52,14 @@ def test_epoch_end_reports_validation_and_counts_steps():
     assert len(epochs) == 1 and epochs[0].epoch == 0 and epochs[0].step == n
     assert 0 <= epochs[0].val_accuracy <= 1 and np.isfinite(epochs[0].val_loss)
     assert (s.epoch, s.position) == (1, 0)
-    assert len(s.history["steps"]) == n and len(s.history["epochs"]) == 1
+    assert len(s.history.steps) == n and len(s.history.epochs) == 1
+    steps = [e for e in events if isinstance(e, StepMetrics)]
+    np.testing.assert_array_equal(s.history.steps["step"], [m.step for m in steps])
+    np.testing.assert_array_equal(s.history.steps["loss"], [m.loss for m in steps])
+    em = epochs[0]
+    assert s.history.epochs.rows().tolist() == [
+        [0, n, em.train_loss, em.train_accuracy, em.val_loss, em.val_accuracy, em.lr,
+         em.seconds]]
 
 
 def test_training_learns_the_synthetic_task():

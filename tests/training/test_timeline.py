@@ -52,7 +52,9 @@ def test_branch_restores_exactly_the_snapshot_weights(tmp_path):
             tl.record(s)
             saved[s.step_count] = (s.model.state_dict(), s.optimizer.state_dict())
     old = tl.branch(s, tl.at(4))
-    assert s.step_count == 3 and len(old["steps"]) == 9 and len(s.history["steps"]) == 3
+    assert s.step_count == 3 and len(old.steps) == 9 and len(s.history.steps) == 3
+    np.testing.assert_array_equal(old.steps["step"], np.arange(1, 10))
+    np.testing.assert_array_equal(s.history.steps.rows(), old.steps.rows()[:3])
     weights, opt = saved[3]
     now = s.model.state_dict()
     assert all(np.array_equal(weights[k], now[k]) for k in weights)

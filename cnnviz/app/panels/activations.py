@@ -8,53 +8,26 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-from cnnviz.app.panels.colormaps import (
-    ACCENT,
-    BAD,
-    BAR,
-    GOOD,
-    Coalescer,
-    build_mosaic,
-    diverging,
-    fit_view,
-    greys,
-    image_item,
-    image_view,
-    symmetric_limit,
+from cnnviz.app.panels.activation_maps import (
+    ALL_LAYERS,
+    LayerMosaic,
+    is_grid,
+    layer_mosaic,
+    pick_layers,
+    wrap,
 )
+from cnnviz.app.panels.colormaps import diverging, greys, symmetric_limit
+from cnnviz.app.state import AppState
+from cnnviz.app.widgets.coalescer import Coalescer
+from cnnviz.app.widgets.forms import STRETCH, control_row, panel_column
+from cnnviz.app.widgets.images import fit_view, image_item, image_view
+from cnnviz.app.widgets.probabilities import ProbabilityBars
 from cnnviz.training.events import ActivationSnapshot
 
-__all__ = ["ActivationsPanel", "ALL_LAYERS", "axis_names"]
+__all__ = ["ActivationsPanel", "ALL_LAYERS"]
 
-ALL_LAYERS = "__all__"
 REDRAW_MS = 40  # at most ~25 redraws a second, whatever the snapshot rate
-CAPTION_PX = 16  # screen pixels kept free above each layer in "all layers"
 HOVER_HINT = "Hover a map for its values; click one to enlarge it (top right)."
-
-
-def axis_names(names) -> list[str]:
-    """Tick labels for ten bars: the names when they are short (digits), else numbers."""
-    names = [str(n) for n in names]
-    return names if all(len(n) <= 3 for n in names) else [str(i) for i in range(len(names))]
-
-
-def _is_grid(a) -> bool:
-    return np.ndim(a) == 3
-
-
-def _is_conv_or_pool(name: str) -> bool:
-    kind = name.split(".", 1)[-1]
-    return "Conv" in kind or "Pool" in kind
-
-
-def _wrap(vec: np.ndarray, aspect: float = 3.0) -> np.ndarray:
-    """A 1-D vector (F,) as a (rows, width) grid padded with NaN, rows roughly width/aspect."""
-    f = vec.size
-    width = max(1, min(f, math.ceil(math.sqrt(f * aspect))))
-    rows = math.ceil(f / width)
-    grid = np.full(rows * width, np.nan, np.float32)
-    grid[:f] = vec
-    return grid.reshape(rows, width)
 
 
 class ActivationsPanel(QtWidgets.QWidget):
@@ -67,19 +40,15 @@ class ActivationsPanel(QtWidgets.QWidget):
     "layer, channel, (row, col) = value"; clicking a tile enlarges it in the top-right view.
     """
 
-    def __init__(self, parent: QtWidgets.QWidget | None = None):
+    def __init__(self, parent: QtWidgets.QWidget | None = None, state: AppState | None = None):
         super().__init__(parent)
         self._snap: ActivationSnapshot | None = None
         self._class_names: tuple[str, ...] = ()
-        self._shown: dict[str, list[np.ndarray]] = {}
-        self._order: list[str] = []  # block index -> layer name
-        self._mosaic = None
+        self._maps: LayerMosaic | None = None
         self._enlarged: tuple[str, int] | None = None
         self._zoom_data: np.ndarray | None = None
-        self._aspect = 2.2
         self._view_size = (440.0, 200.0)  # of the mosaic view, pixels; updated on resize
         self._captions: list[pg.TextItem] = []
-        self._bar_names: list[str] = []
 
         # controls
         self.layer_combo = QtWidgets.QComboBox()
@@ -92,15 +61,7 @@ class ActivationsPanel(QtWidgets.QWidget):
         self.per_map.setToolTip(
             "Off: one colour scale per layer, so weak channels look pale.\n"
             "On: each map is scaled to its own largest |value|, to see its pattern.")
-        controls = QtWidgets.QHBoxLayout()
-        controls.setContentsMargins(0, 0, 0, 0)
-        label = QtWidgets.QLabel("Layer")
-        label.setBuddy(self.layer_combo)
-        controls.addWidget(label)
-        controls.addWidget(self.layer_combo)
-        controls.addSpacing(8)
-        controls.addWidget(self.per_map)
-        controls.addStretch(1)
+        controls = control_row(("Layer", self.layer_combo), 8, self.per_map, STRETCH)
 
         # plots
         self.graphics = pg.GraphicsLayoutWidget()
@@ -108,17 +69,7 @@ class ActivationsPanel(QtWidgets.QWidget):
         self.input_image = image_item(greys())
         self.input_plot.addItem(self.input_image)
 
-        self.prob_plot = pg.PlotItem()
-        self.prob_plot.setMouseEnabled(x=False, y=False)
-        self.prob_plot.setMenuEnabled(False)
-        self.prob_plot.hideButtons()
-        self.prob_plot.setYRange(0, 1.0, padding=0.02)
-        self.prob_plot.getAxis("left").setTicks([[(0, "0"), (0.5, ".5"), (1, "1")], []])
-        self.prob_plot.getAxis("left").setWidth(22)
-        self.prob_plot.getAxis("bottom").setStyle(tickLength=0)
-        self.prob_plot.setTitle("probabilities", size="9pt")
-        self.bars = pg.BarGraphItem(x=np.arange(1), height=np.zeros(1), width=0.7, brush=BAR)
-        self.prob_plot.addItem(self.bars)
+        self.prob_plot = ProbabilityBars()
 
         self.zoom_plot = image_view("click a map")
         self.zoom_image = image_item(diverging())
@@ -148,11 +99,7 @@ class ActivationsPanel(QtWidgets.QWidget):
         self.hover.setToolTip("Values under the mouse in the feature maps")
         self.hover.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
 
-        layout = QtWidgets.QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addLayout(controls)
-        layout.addWidget(self.graphics, 1)
-        layout.addWidget(self.hover)
+        panel_column(self, controls, self.graphics, self.hover, grow=self.graphics)
 
         self._coalesce = Coalescer(self._draw_all, REDRAW_MS, self)
         self.layer_combo.currentIndexChanged.connect(self._on_layer_changed)
@@ -160,8 +107,16 @@ class ActivationsPanel(QtWidgets.QWidget):
         self.map_plot.getViewBox().sigResized.connect(self._on_resized)
         self.graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.graphics.scene().sigMouseClicked.connect(self._on_mouse_clicked)
+        if state is not None:  # a scrubbed timeline moment shows its digit's pass
+            self._state = state
+            state.sigMomentChanged.connect(self._on_moment)
 
     # -- public ---------------------------------------------------------------------------
+
+    @QtCore.Slot(object)
+    def _on_moment(self, moment) -> None:
+        if moment is not None and moment.activations is not None:
+            self.set_activations(moment.activations, self._state.class_names)
 
     def set_activations(self, snap: ActivationSnapshot, class_names: tuple[str, ...]) -> None:
         """Show one image's pass through the network (see ActivationSnapshot). Redraws at
@@ -190,7 +145,7 @@ class ActivationsPanel(QtWidgets.QWidget):
         """Layer name -> the 2-D arrays shown, one per channel (raw values, snapshot shapes).
         A 1-D layer output (F,) is shown as one (1, F) strip."""
         self._coalesce.flush()
-        return {k: list(v) for k, v in self._shown.items()}
+        return {} if self._maps is None else self._maps.tiles()
 
     def current_layer(self) -> str:
         """The chosen layer name, or ALL_LAYERS."""
@@ -214,7 +169,7 @@ class ActivationsPanel(QtWidgets.QWidget):
         maps = dict(self._snap.maps)
         if layer not in maps:
             raise KeyError(f"no layer {layer!r}; have {list(maps)}")
-        n = maps[layer].shape[0] if _is_grid(maps[layer]) else 1
+        n = maps[layer].shape[0] if is_grid(maps[layer]) else 1
         if not 0 <= channel < n:
             raise IndexError(f"{layer} has {n} channels, not {channel}")
         self._enlarged = (layer, int(channel))
@@ -238,7 +193,7 @@ class ActivationsPanel(QtWidgets.QWidget):
         for name, a in maps:
             shape = "x".join(str(s) for s in np.shape(a))
             entries.append((f"{name}  ({shape})", name))
-        if any(_is_grid(a) for _, a in maps):
+        if any(is_grid(a) for _, a in maps):
             entries.append(("all conv/pool layers", ALL_LAYERS))
         old = [(self.layer_combo.itemText(i), self.layer_combo.itemData(i))
                for i in range(self.layer_combo.count())]
@@ -251,7 +206,7 @@ class ActivationsPanel(QtWidgets.QWidget):
             self.layer_combo.addItem(text, data)
         names = [d for _, d in entries]
         if keep not in names:
-            grids = [n for n, a in maps if _is_grid(a)]
+            grids = [n for n, a in maps if is_grid(a)]
             convs = [n for n in grids if "Conv" in n]
             keep = (convs or grids or names or [None])[0]
         if keep is not None:
@@ -271,100 +226,36 @@ class ActivationsPanel(QtWidgets.QWidget):
         return self._class_names[k] if 0 <= k < len(self._class_names) else str(k)
 
     def _draw_probs(self):
-        probs = np.asarray(self._snap.probs, np.float64).ravel()
-        k = probs.size
-        names = [self._name(i) for i in range(k)]
-        if names != self._bar_names:
-            self._bar_names = names
-            self.prob_plot.getAxis("bottom").setTicks(
-                [list(enumerate(axis_names(names))), []])
-            self.prob_plot.setXRange(-0.6, k - 0.4, padding=0)
-        top = int(probs.argmax()) if k else 0
-        label = self._snap.label
-        brushes = [pg.mkBrush(ACCENT if i == top else BAR) for i in range(k)]
-        pens = [pg.mkPen(GOOD, width=3) if i == label else pg.mkPen(None) for i in range(k)]
-        self.bars.setOpts(x=np.arange(k), height=probs, width=0.7, brushes=brushes, pens=pens)
-        title = f"<span style='color:{ACCENT}'>pred {self._name(top)} {probs[top]:.0%}</span>"
-        if label is not None:
-            colour = GOOD if label == top else BAD
-            title += f" · <span style='color:{colour}'>true {self._name(label)}</span>"
-        self.prob_plot.setTitle(title, size="9pt")
-
-    def _blocks(self):
-        """(layer names, raw arrays) to show for the current choice."""
-        choice = self.layer_combo.currentData() or ""
-        maps = self._snap.maps
-        if choice == ALL_LAYERS:
-            grids = [(n, a) for n, a in maps if _is_grid(a)]
-            chosen = [(n, a) for n, a in grids if _is_conv_or_pool(n)] or grids
-        else:
-            chosen = [(n, a) for n, a in maps if n == choice]
-        return chosen
-
-    def _scaled(self, a: np.ndarray, shared: bool) -> tuple[np.ndarray, float]:
-        """Array for display and its scale m (levels are (-m, m), or (-1, 1) after scaling)."""
-        if self.per_map.isChecked():
-            m = np.abs(np.nan_to_num(a)).reshape(a.shape[0], -1).max(axis=1)
-            m = np.where(m > 0, m, 1.0)
-            return a / m[:, None, None], 1.0
-        m = symmetric_limit(a)
-        return (a, m) if shared else (a / m, 1.0)
+        k = np.size(self._snap.probs)
+        self.prob_plot.set_probs(self._snap.probs, [self._name(i) for i in range(k)],
+                                 self._snap.label)
 
     def _redraw_maps(self):
         if self._snap is None:
             return
-        chosen = self._blocks()
-        self._order = [n for n, _ in chosen]
-        self._shown = {}
-        blocks, scales = [], []
-        single = len(chosen) == 1
-        for name, a in chosen:
-            a = np.asarray(a, np.float32)
-            if a.ndim == 3:
-                self._shown[name] = [a[c] for c in range(a.shape[0])]
-                shown, m = self._scaled(a, shared=single)
-            else:
-                flat = a.ravel()
-                self._shown[name] = [flat[None, :]]
-                shown, m = self._scaled(_wrap(flat, self._aspect)[None], shared=single)
-            blocks.append(shown)
-            scales.append(m)
-        if single:
-            mosaic = build_mosaic(blocks, aspect=self._aspect, min_tile=20)
-        else:  # a pyramid of the layers' mosaics, room for a caption above each
-            vw, vh = self._view_size
-            label_h = 8
-            for _ in range(4):
-                mosaic = build_mosaic(blocks, aspect=self._aspect, min_tile=28,
-                                      label_h=label_h, uniform=False)
-                h, w = mosaic.image.shape
-                need = math.ceil(CAPTION_PX / max(min(vw / w, vh / h), 1e-3))
-                if need <= label_h:
-                    break
-                label_h = need
-        self._mosaic = mosaic
-        m = scales[0] if single and scales else 1.0
-        self.map_image.setImage(mosaic.image, autoLevels=False)
-        self.colorbar.setLevels((-m, m))
+        layers = pick_layers(self._snap.maps, self.layer_combo.currentData() or "")
+        self._maps = maps = layer_mosaic(layers, self.per_map.isChecked(), self._view_size)
+        self.map_image.setImage(maps.mosaic.image, autoLevels=False)
+        self.colorbar.setLevels((-maps.scale, maps.scale))
         self.colorbar.getAxis("right").setLabel(
-            "value" if single and not self.per_map.isChecked() else "÷ max")
-        h, w = mosaic.image.shape
+            "value" if len(layers) == 1 and not self.per_map.isChecked() else "÷ max")
+        h, w = maps.mosaic.image.shape
         fit_view(self.map_plot, w, h)
-        self._draw_captions(mosaic, single, chosen)
+        self._draw_captions(maps)
 
-    def _draw_captions(self, mosaic, single: bool, chosen):
+    def _draw_captions(self, maps: LayerMosaic):
+        """Name and shape above each layer when there are several."""
         for t in self._captions:
             t.setVisible(False)
-        if single:
+        if len(maps.layers) == 1:
             return
-        for i, ((name, _a), top) in enumerate(zip(chosen, mosaic.block_tops)):
+        for i, ((name, a), top) in enumerate(zip(maps.layers, maps.mosaic.block_tops)):
             if i >= len(self._captions):
                 t = pg.TextItem(color=pg.getConfigOption("foreground"), anchor=(0, 1))
                 self.map_plot.addItem(t)
                 self._captions.append(t)
             t = self._captions[i]
-            a = dict(chosen)[name]
-            t.setText(f"{name}  {a.shape[0]}x{a.shape[1]}x{a.shape[2]}")
+            t.setText(f"{name}  {'x'.join(str(d) for d in a.shape)}")
             t.setPos(0, top)
             t.setVisible(True)
 
@@ -379,7 +270,7 @@ class ActivationsPanel(QtWidgets.QWidget):
             self.zoom_plot.setTitle("click a map", size="9pt")
             return
         a = np.asarray(maps[layer], np.float32)
-        data = a[channel] if a.ndim == 3 else _wrap(a.ravel(), 1.0)
+        data = a[channel] if a.ndim == 3 else wrap(a.ravel(), 1.0)
         self._zoom_data = a[channel] if a.ndim == 3 else a.ravel()[None, :]
         m = symmetric_limit(data) if self.per_map.isChecked() else symmetric_limit(a)
         self.zoom_image.setImage(data, autoLevels=False, levels=(-m, m))
@@ -405,27 +296,15 @@ class ActivationsPanel(QtWidgets.QWidget):
             ow, oh = self._view_size
             if abs(w - ow) / ow > 0.1 or abs(h - oh) / oh > 0.1:
                 self._view_size = (w, h)
-                self._aspect = w / h
                 self._redraw_maps()
 
     def _map_hit(self, scene_pos):
         """(layer, channel, row, col, value) under a scene point of the mosaic, or None."""
         vb = self.map_plot.getViewBox()
-        if self._mosaic is None or not vb.sceneBoundingRect().contains(scene_pos):
+        if self._maps is None or not vb.sceneBoundingRect().contains(scene_pos):
             return None
         p = vb.mapSceneToView(scene_pos)
-        hit = self._mosaic.locate(p.x(), p.y())
-        if hit is None:
-            return None
-        tile, r, c = hit
-        layer = self._order[tile.block]
-        arrays = self._shown[layer]
-        if np.ndim(dict(self._snap.maps)[layer]) == 1:
-            unit = r * tile.w + c
-            if unit >= arrays[0].shape[1]:
-                return None
-            return layer, 0, 0, unit, float(arrays[0][0, unit])
-        return layer, tile.channel, r, c, float(arrays[tile.channel][r, c])
+        return self._maps.value_at(p.x(), p.y())
 
     def _describe(self, layer, channel, r, c, value) -> str:
         if np.ndim(dict(self._snap.maps)[layer]) == 1:
@@ -443,7 +322,7 @@ class ActivationsPanel(QtWidgets.QWidget):
                 r, c = int(math.floor(p.y())), int(math.floor(p.x()))
                 layer, channel = self._enlarged
                 if r >= 0 and c >= 0 and np.ndim(dict(self._snap.maps)[layer]) == 1:
-                    width = _wrap(self._zoom_data.ravel(), 1.0).shape[1]
+                    width = wrap(self._zoom_data.ravel(), 1.0).shape[1]
                     c, r = (r * width + c, 0) if c < width else (-1, -1)
                 if 0 <= r < self._zoom_data.shape[0] and 0 <= c < self._zoom_data.shape[1]:
                     hit = (layer, channel, r, c, float(self._zoom_data[r, c]))

@@ -13,6 +13,7 @@ import copy
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from cnnviz.app.widgets.forms import STRETCH, control_row, tool_button
 from cnnviz.core.layers import LAYER_TYPES
 from cnnviz.core.model import INFERRED_KEYS, SpecError, build_model, resolve_spec
 from cnnviz.core.presets import DEFAULT_PRESET, PRESETS, preset
@@ -110,24 +111,16 @@ class ArchitecturePanel(QtWidgets.QWidget):
             header.setSectionResizeMode(i, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
         self.table.setToolTip("Double-click a number to edit it; the layer type is a menu")
 
-        self.add_button = QtWidgets.QToolButton()
-        self.add_button.setText("Add")
-        self.add_button.setToolTip("Insert a layer after the selected one")
+        self.add_button = tool_button("Add", "Insert a layer after the selected one")
         self.add_button.setPopupMode(QtWidgets.QToolButton.ToolButtonPopupMode.InstantPopup)
         menu = QtWidgets.QMenu(self.add_button)
         for kind in LAYER_TYPES:
             menu.addAction(kind).triggered.connect(
                 lambda _checked=False, k=kind: self.add_layer(k))
         self.add_button.setMenu(menu)
-        self.remove_button = QtWidgets.QToolButton()
-        self.remove_button.setText("Remove")
-        self.remove_button.setToolTip("Remove the selected layer")
-        self.up_button = QtWidgets.QToolButton()
-        self.up_button.setText("Up")
-        self.up_button.setToolTip("Move the selected layer up")
-        self.down_button = QtWidgets.QToolButton()
-        self.down_button.setText("Down")
-        self.down_button.setToolTip("Move the selected layer down")
+        self.remove_button = tool_button("Remove", "Remove the selected layer")
+        self.up_button = tool_button("Up", "Move the selected layer up")
+        self.down_button = tool_button("Down", "Move the selected layer down")
 
         self.summary = QtWidgets.QTableWidget(0, 4)
         self.summary.setHorizontalHeaderLabels(["Layer", "Output", "Params", "Mult-adds"])
@@ -155,21 +148,15 @@ class ArchitecturePanel(QtWidgets.QWidget):
         self.pending.setWordWrap(True)
         self.pending.setStyleSheet("color: #ff9f1c;")
 
-        top = QtWidgets.QHBoxLayout()
-        top.addWidget(QtWidgets.QLabel("Preset"))
-        top.addWidget(self.preset, 1)
-        buttons = QtWidgets.QHBoxLayout()
-        for b in (self.add_button, self.remove_button, self.up_button, self.down_button):
-            buttons.addWidget(b)
-        buttons.addStretch(1)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
-        layout.addLayout(top)
+        layout.addLayout(control_row(("Preset", self.preset), grow=self.preset))
         caption = QtWidgets.QLabel(f"Layers (input {self.input_shape}); changes apply on Reset")
         caption.setWordWrap(True)
         layout.addWidget(caption)
         layout.addWidget(self.table, 3)
-        layout.addLayout(buttons)
+        layout.addLayout(control_row(self.add_button, self.remove_button, self.up_button,
+                                     self.down_button, STRETCH))
         layout.addWidget(self.error)
         layout.addWidget(self.pending)
         layout.addWidget(QtWidgets.QLabel("Summary"))
@@ -327,11 +314,7 @@ class ArchitecturePanel(QtWidgets.QWidget):
                                 f"{self.num_classes} classes; set its size to "
                                 f"{self.num_classes}")
         except SpecError as exc:
-            self._error = str(exc)
-            self.error.setText(self._error)
-            self.error.setVisible(True)
-            s.setRowCount(0)
-            self.totals.setText("")
+            self._show_error(str(exc))
             return
         self._error = ""
         self.error.setVisible(False)
@@ -351,6 +334,14 @@ class ArchitecturePanel(QtWidgets.QWidget):
         params = sum(r["params"] for r in rows)
         macs = sum(r["mult_adds"] for r in rows)
         self.totals.setText(f"Total: {params:,} parameters · {macs:,} multiply-adds per image")
+
+    def _show_error(self, text: str) -> None:
+        """Show why the spec is impossible, in place of the summary."""
+        self._error = text
+        self.error.setText(text)
+        self.error.setVisible(True)
+        self.summary.setRowCount(0)
+        self.totals.setText("")
 
     def _update_pending(self) -> None:
         if self._applied is None or self._error:
@@ -389,12 +380,8 @@ class ArchitecturePanel(QtWidgets.QWidget):
             value = float(text) if key in FLOAT_KEYS else int(text)
         except ValueError:
             kind = "a number" if key in FLOAT_KEYS else "a whole number"
-            self._error = f"layer {r} ({self._spec[r]['type']}): {key} must be {kind}, " \
-                          f"got {text!r}"
-            self.error.setText(self._error)
-            self.error.setVisible(True)
-            self.summary.setRowCount(0)
-            self.totals.setText("")
+            self._show_error(f"layer {r} ({self._spec[r]['type']}): {key} must be {kind}, "
+                             f"got {text!r}")
             self.sigSpecChanged.emit()
             return
         self._spec[r][key] = value

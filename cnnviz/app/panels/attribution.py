@@ -9,18 +9,9 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 from PySide6.QtCore import Signal
 
-from cnnviz.app.panels.colormaps import (
-    BAD,
-    GOOD,
-    diverging,
-    fit_view,
-    greys,
-    image_item,
-    image_view,
-    refill_combo,
-    sequential,
-    symmetric_limit,
-)
+from cnnviz.app.panels.colormaps import BAD, GOOD, diverging, greys, sequential, symmetric_limit
+from cnnviz.app.widgets.forms import refill_combo
+from cnnviz.app.widgets.images import fit_view, image_item, image_view
 from cnnviz.training.events import Attribution
 
 __all__ = ["AttributionPanel", "PREDICTED", "overlay_colormap"]

@@ -9,153 +9,26 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtCore import Signal
 
-from cnnviz.app.panels.colormaps import ACCENT, greys, image_item, sequential, text_is_dark
+from cnnviz.app.panels.colormaps import ACCENT, sequential, text_is_dark
+from cnnviz.app.state import AppState
+from cnnviz.app.widgets.forms import (
+    STRETCH,
+    control_row,
+    panel_column,
+    title_label,
+    tool_button,
+)
+from cnnviz.app.widgets.gallery import Gallery
+from cnnviz.app.widgets.images import draw_box, image_item
 from cnnviz.training.events import Evaluation
 
-__all__ = ["ConfusionPanel", "GalleryView", "PAGE_SIZE"]
+__all__ = ["ConfusionPanel", "PAGE_SIZE"]
 
 PAGE_SIZE = 100
 LOG_COUNTS, ROW_PERCENT = "log counts", "row %"
 MOST, LEAST, BY_INDEX = "most sure", "least sure", "by index"
 GALLERY_MIN_WIDTH = 150
 CACHE = QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache
-
-
-def _outline(item: pg.PlotCurveItem, x0: float, y0: float, x1: float, y1: float) -> None:
-    item.setData([x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0])
-
-
-class GalleryView(QtWidgets.QScrollArea):
-    """A scrollable grid of digit thumbnails (one ImageItem mosaic) with "#index" and a
-    percentage under each. Calls `on_choose(position)` when a thumbnail is clicked and
-    `on_hover(position)` when the mouse is over one (positions within the shown page)."""
-
-    SRC = 28  # thumbnail size in image pixels
-    GAP = 4  # horizontal gap, image pixels
-    LABEL = 18  # label band under a thumbnail, image pixels
-    MIN_PX = 44  # smallest on-screen cell width
-
-    def __init__(self, on_choose, on_hover, parent=None):
-        super().__init__(parent)
-        self._on_choose, self._on_hover = on_choose, on_hover
-        self._thumbs = np.zeros((0, self.SRC, self.SRC), np.float32)
-        self._labels: list[str] = []
-        self._cols = 1
-        self._selected: int | None = None
-        self.setWidgetResizable(True)
-        self.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.view = pg.GraphicsView()
-        self.view.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.view.setVerticalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.vb = pg.ViewBox(lockAspect=True, invertY=True, enableMouse=False,
-                             enableMenu=False, defaultPadding=0)
-        self.view.setCentralItem(self.vb)
-        self.image = image_item(greys())
-        self.vb.addItem(self.image)
-        self.outline = pg.PlotCurveItem(pen=pg.mkPen(ACCENT, width=2))
-        self.vb.addItem(self.outline)
-        font = QtGui.QFont()
-        font.setPointSizeF(7.5)
-        self.texts = []
-        for _ in range(PAGE_SIZE):
-            t = pg.TextItem(color=pg.getConfigOption("foreground"), anchor=(0.5, 0))
-            t.textItem.setCacheMode(CACHE)
-            t.setFont(font)
-            t.setVisible(False)
-            self.vb.addItem(t)
-            self.texts.append(t)
-        self._text_state: list = [None] * PAGE_SIZE
-        self.setWidget(self.view)
-        palette = self.viewport().palette()  # below the thumbnails: the plots' background
-        palette.setColor(QtGui.QPalette.ColorRole.Window,
-                         pg.mkColor(pg.getConfigOption("background")))
-        self.viewport().setPalette(palette)
-        self.viewport().setAutoFillBackground(True)
-        self.view.scene().sigMouseClicked.connect(self._clicked)
-        self.view.scene().sigMouseMoved.connect(self._moved)
-
-    def set_items(self, thumbs: np.ndarray, labels: list[str], selected: int | None) -> None:
-        """thumbs: (n, 28, 28) grey values 0..255 (n <= PAGE_SIZE); labels: one per thumb."""
-        self._thumbs = np.asarray(thumbs, np.float32)
-        self._labels = list(labels)
-        self._selected = selected
-        self._layout()
-
-    def select(self, position: int | None) -> None:
-        self._selected = position
-        self._draw_outline()
-
-    def resizeEvent(self, ev):
-        super().resizeEvent(ev)
-        self._layout()
-
-    def _cell(self):
-        return self.SRC + self.GAP, self.SRC + self.LABEL
-
-    def _layout(self):
-        n = len(self._thumbs)
-        cw, ch = self._cell()
-        avail = max(self.viewport().width(), cw)
-        cols = max(1, avail // self.MIN_PX)
-        self._cols = cols
-        rows = max(1, math.ceil(n / cols))
-        scale = avail / (cols * cw)
-        image = np.full((rows * ch, cols * cw), np.nan, np.float32)
-        font_px = 10
-        for i in range(n):
-            r, c = divmod(i, cols)
-            x, y = c * cw + self.GAP // 2, r * ch
-            image[y : y + self.SRC, x : x + self.SRC] = self._thumbs[i]
-            t = self.texts[i]
-            state = (self._labels[i], x, y)
-            if self._text_state[i] != state:  # TextItem updates are slow: only changes
-                self._text_state[i] = state
-                t.setText(self._labels[i])
-                t.setPos(x + self.SRC / 2, y + self.SRC)
-                t.setVisible(True)
-            font_px = t.textItem.boundingRect().height()
-        for i in range(n, len(self.texts)):
-            if self._text_state[i] is not None:
-                self._text_state[i] = None
-                self.texts[i].setVisible(False)
-        self.image.setImage(image, autoLevels=False, levels=(0, 255))
-        width = cols * cw
-        height_px = max(int(rows * ch * scale), int(font_px * 2))
-        self.view.setFixedHeight(height_px + 2)
-        self.vb.setRange(QtCore.QRectF(0, 0, width, rows * ch), padding=0)
-        self._draw_outline()
-
-    def _draw_outline(self):
-        i = self._selected
-        if i is None or i >= len(self._thumbs):
-            self.outline.setData([], [])
-            return
-        cw, ch = self._cell()
-        r, c = divmod(i, self._cols)
-        x, y = c * cw + self.GAP // 2, r * ch
-        _outline(self.outline, x - 1, y - 1, x + self.SRC + 1, y + self.SRC + 1)
-
-    def position_at(self, scene_pos) -> int | None:
-        p = self.vb.mapSceneToView(scene_pos)
-        cw, ch = self._cell()
-        if p.x() < 0 or p.y() < 0:
-            return None
-        c, r = int(p.x() // cw), int(p.y() // ch)
-        i = r * self._cols + c
-        if c >= self._cols or i >= len(self._thumbs):
-            return None
-        return i
-
-    def _clicked(self, ev):
-        if ev.button() == QtCore.Qt.MouseButton.LeftButton:
-            i = self.position_at(ev.scenePos())
-            if i is not None:
-                self._on_choose(i)
-
-    def _moved(self, pos):
-        i = self.position_at(pos)
-        if i is not None:
-            self._on_hover(i)
 
 
 class ConfusionPanel(QtWidgets.QWidget):
@@ -171,7 +44,7 @@ class ConfusionPanel(QtWidgets.QWidget):
     sigDigitChosen = Signal(int)
     sigRefreshRequested = Signal()
 
-    def __init__(self, parent: QtWidgets.QWidget | None = None):
+    def __init__(self, parent: QtWidgets.QWidget | None = None, state: AppState | None = None):
         super().__init__(parent)
         self._ev: Evaluation | None = None
         self._images: np.ndarray | None = None
@@ -193,14 +66,7 @@ class ConfusionPanel(QtWidgets.QWidget):
             "each true class predicted as each class (colour also logarithmic)")
         self.refresh_button = QtWidgets.QPushButton("Refresh")
         self.refresh_button.setToolTip("Evaluate the model on the test set now")
-        controls = QtWidgets.QHBoxLayout()
-        controls.setContentsMargins(0, 0, 0, 0)
-        label = QtWidgets.QLabel("Show")
-        label.setBuddy(self.scale_combo)
-        controls.addWidget(label)
-        controls.addWidget(self.scale_combo)
-        controls.addStretch(1)
-        controls.addWidget(self.refresh_button)
+        controls = control_row(("Show", self.scale_combo), STRETCH, self.refresh_button)
 
         # matrix
         self.graphics = pg.GraphicsLayoutWidget()
@@ -241,32 +107,18 @@ class ConfusionPanel(QtWidgets.QWidget):
         self.order_combo.setToolTip(
             "Order of the thumbnails: by the probability the network gave its prediction\n"
             "(most sure first, least sure first), or by test index")
-        self.prev_button = QtWidgets.QToolButton()
-        self.prev_button.setText("◀")
-        self.prev_button.setToolTip("Previous page")
-        self.next_button = QtWidgets.QToolButton()
-        self.next_button.setText("▶")
-        self.next_button.setToolTip("Next page")
+        self.prev_button = tool_button("◀", "Previous page")
+        self.next_button = tool_button("▶", "Next page")
         self.page_label = QtWidgets.QLabel()
-        self.close_button = QtWidgets.QToolButton()
-        self.close_button.setText("✕")
-        self.close_button.setToolTip("Close the gallery")
-        header = QtWidgets.QHBoxLayout()
-        header.setContentsMargins(0, 0, 0, 0)
-        header.addWidget(self.gallery_title, 1)
-        header.addWidget(self.close_button)
-        paging = QtWidgets.QHBoxLayout()
-        paging.setContentsMargins(0, 0, 0, 0)
-        paging.addWidget(self.order_combo, 1)
-        paging.addWidget(self.prev_button)
-        paging.addWidget(self.page_label)
-        paging.addWidget(self.next_button)
-        self.gallery = GalleryView(self._on_thumb_clicked, self._on_thumb_hover)
+        self.close_button = tool_button("✕", "Close the gallery")
+        self.gallery = Gallery()
         self.gallery.setMinimumHeight(50)
         box = QtWidgets.QVBoxLayout(self.gallery_box)
         box.setContentsMargins(0, 0, 0, 0)
-        box.addLayout(header)
-        box.addLayout(paging)
+        box.addLayout(control_row(self.gallery_title, self.close_button,
+                                  grow=self.gallery_title))
+        box.addLayout(control_row(self.order_combo, self.prev_button, self.page_label,
+                                  self.next_button, grow=self.order_combo))
         box.addWidget(self.gallery, 1)
         self.gallery_box.setVisible(False)
 
@@ -275,22 +127,13 @@ class ConfusionPanel(QtWidgets.QWidget):
         self.splitter.addWidget(self.gallery_box)
         self.splitter.setChildrenCollapsible(False)
 
-        self.title = QtWidgets.QLabel("No evaluation yet: press Refresh.")
-        self.title.setWordWrap(True)
-        font = self.title.font()
-        font.setBold(True)
-        self.title.setFont(font)
-        self.title.setToolTip("Accuracy of the latest evaluation; rows: true class, "
-                              "columns: predicted class")
+        self.title = title_label("No evaluation yet: press Refresh.",
+                                 "Accuracy of the latest evaluation; rows: true class, "
+                                 "columns: predicted class")
         self.status = QtWidgets.QLabel("Click a cell to see its digits.")
         self.status.setToolTip("What is under the mouse")
 
-        layout = QtWidgets.QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addLayout(controls)
-        layout.addWidget(self.title)
-        layout.addWidget(self.splitter, 1)
-        layout.addWidget(self.status)
+        panel_column(self, controls, self.title, self.splitter, self.status, grow=self.splitter)
 
         self.refresh_button.clicked.connect(self.sigRefreshRequested)
         self.scale_combo.currentIndexChanged.connect(self._on_scale_changed)
@@ -298,11 +141,24 @@ class ConfusionPanel(QtWidgets.QWidget):
         self.prev_button.clicked.connect(self._on_prev)
         self.next_button.clicked.connect(self._on_next)
         self.close_button.clicked.connect(self._on_close)
+        self.gallery.sigChosen.connect(self._on_thumb_clicked)
+        self.gallery.sigHovered.connect(self._on_thumb_hover)
         self.plot.getViewBox().sigResized.connect(self._fit_font)
         self.graphics.scene().sigMouseClicked.connect(self._on_matrix_clicked)
         self.graphics.scene().sigMouseMoved.connect(self._on_matrix_hover)
+        if state is not None:  # a scrubbed timeline moment shows its confusion matrix
+            self._state = state
+            state.sigMomentChanged.connect(self._on_moment)
 
     # -- public ---------------------------------------------------------------------------
+
+    @QtCore.Slot(object)
+    def _on_moment(self, moment) -> None:
+        """The moment's matrix is of the first test digits; the live one returns through
+        set_evaluation."""
+        ev, images = (moment.evaluation, self._state.test_images) if moment else (None, None)
+        if ev is not None and images is not None:
+            self.set_evaluation(ev, images[: len(ev.labels)], self._state.class_names)
 
     def set_evaluation(self, ev: Evaluation, images: np.ndarray | None,
                        class_names: tuple[str, ...]) -> None:
@@ -456,7 +312,7 @@ class ConfusionPanel(QtWidgets.QWidget):
             self.selection.setData([], [])
         else:
             r, c = self._cell
-            _outline(self.selection, c - 0.5, r - 0.5, c + 0.5, r + 0.5)
+            draw_box(self.selection, c - 0.5, r - 0.5, c + 0.5, r + 0.5)
 
     def _cell_at(self, scene_pos):
         vb = self.plot.getViewBox()
@@ -529,17 +385,13 @@ class ConfusionPanel(QtWidgets.QWidget):
         sel = self._indices[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
         conf = self._confidence(sel)
         imgs = self._images
-        if imgs is not None and len(imgs) == len(self._ev.labels) and len(sel):
-            thumbs = imgs[sel].astype(np.float32)
-        else:
-            thumbs = np.zeros((len(sel), 28, 28), np.float32)
-        if thumbs.shape[1:] != (28, 28):
-            thumbs = np.zeros((len(sel), 28, 28), np.float32)
+        known = imgs is not None and imgs.shape == (len(self._ev.labels), 28, 28)
+        thumbs = imgs[sel] if known else np.zeros((len(sel), 28, 28), np.float32)
         labels = [f"#{i}\n{c:.0%}" for i, c in zip(sel, conf)]
         chosen = None
         if self._chosen is not None and self._chosen // PAGE_SIZE == page:
             chosen = self._chosen - page * PAGE_SIZE
-        self.gallery.set_items(thumbs, labels, chosen)
+        self.gallery.set_items(thumbs, labels, selected=chosen)
         self.page_label.setText(f"{page + 1}/{pages}")
         self.prev_button.setEnabled(page > 0)
         self.next_button.setEnabled(page < pages - 1)

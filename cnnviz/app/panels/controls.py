@@ -1,8 +1,8 @@
 """Hyper-parameters, backend and dataset.
 
-Learning rate and momentum apply live (`sigLiveChanged`); the other settings are read into a
-TrainConfig by `config()` and take effect on Reset (before the first step, Start applies them
-too; epochs, schedule and weight decay also apply on Resume).
+When each setting takes effect is training.config's LIVE (at the next step: `sigLiveChanged`),
+ON_RESUME (on Start/Resume) and ON_RESET (on Reset, or Start before the first step); the panel
+reads those lists for its labels and its note of pending changes.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 from PySide6 import QtCore, QtWidgets
 
 from cnnviz.backend import gpu_status
-from cnnviz.core.optim import OPTIMIZERS, SCHEDULES
-from cnnviz.training.config import TrainConfig
+from cnnviz.core.optim import MOMENTUM_OPTIMIZERS, OPTIMIZERS, SCHEDULES
+from cnnviz.training.config import LIVE, ON_RESET, ON_RESUME, TrainConfig, changed
 
 __all__ = ["ControlsPanel", "DATASETS"]
 
@@ -19,6 +19,20 @@ __all__ = ["ControlsPanel", "DATASETS"]
 DATASETS = (("MNIST", "mnist"), ("Fashion-MNIST", "fashion-mnist"))
 
 PENDING_STYLE = "color: #ff9f1c;"
+
+
+def _applies(field: str) -> str:
+    """When a change of `field` takes effect, for its tooltip."""
+    if field in LIVE:
+        return "Applies at the next step, also while training."
+    if field in ON_RESUME:
+        return "Applies on Reset, or when you resume after a pause."
+    return "Applies on Reset."
+
+
+MOMENTUM_TIP = ("Momentum of SGD (momentum, nesterov) and beta1 of Adam. Under one-cycle it "
+                "swings from this + 0.05 down to this - 0.05 and back. "
+                + _applies("momentum"))
 
 
 def _duration(secs: float) -> str:
@@ -53,12 +67,10 @@ class ControlsPanel(QtWidgets.QWidget):
 
         # live
         self.lr = _spin(1e-6, 10.0, 6, 1e-4, "Base learning rate (the schedule scales it). "
-                        "Applies at the next step, also while training.")
+                        + _applies("lr"))
         self.lr.setStepType(QtWidgets.QAbstractSpinBox.StepType.AdaptiveDecimalStepType)
         self.lr.setValue(d.lr)
-        self.momentum = _spin(0.0, 0.999, 3, 0.01, "Momentum of SGD (momentum, nesterov) and "
-                              "beta1 of Adam; one-cycle varies it around this. Applies at the "
-                              "next step, also while training.")
+        self.momentum = _spin(0.0, 0.999, 3, 0.01, MOMENTUM_TIP)
         self.momentum.setValue(d.momentum)
         live = QtWidgets.QGroupBox("Live: applies at the next step")
         form = QtWidgets.QFormLayout(live)
@@ -69,14 +81,14 @@ class ControlsPanel(QtWidgets.QWidget):
         self.optimizer = QtWidgets.QComboBox()
         self.optimizer.addItems(OPTIMIZERS)
         self.optimizer.setCurrentText(d.optimizer)
-        self.optimizer.setToolTip("Update rule. Applies on Reset.")
+        self.optimizer.setToolTip("Update rule. " + _applies("optimizer"))
         self.batch_size = QtWidgets.QSpinBox()
         self.batch_size.setRange(1, 4096)
         self.batch_size.setValue(d.batch_size)
         self.batch_size.setKeyboardTracking(False)
-        self.batch_size.setToolTip("Images per training step. Applies on Reset.")
-        self.weight_decay = _spin(0.0, 1.0, 6, 1e-4, "L2 weight decay. Applies on Reset, or "
-                                  "when you resume after a pause.")
+        self.batch_size.setToolTip("Images per training step. " + _applies("batch_size"))
+        self.weight_decay = _spin(0.0, 1.0, 6, 1e-4, "L2 weight decay. "
+                                  + _applies("weight_decay"))
         self.weight_decay.setStepType(
             QtWidgets.QAbstractSpinBox.StepType.AdaptiveDecimalStepType)
         self.weight_decay.setValue(d.weight_decay)
@@ -84,19 +96,19 @@ class ControlsPanel(QtWidgets.QWidget):
         self.schedule.addItems(SCHEDULES)
         self.schedule.setCurrentText(d.schedule)
         self.schedule.setToolTip("Learning-rate schedule over the whole run (one-cycle warms "
-                                 "up, then anneals). Applies on Reset, or when you resume.")
+                                 "up, then anneals). " + _applies("schedule"))
         self.epochs = QtWidgets.QSpinBox()
         self.epochs.setRange(1, 1000)
         self.epochs.setValue(d.epochs)
         self.epochs.setKeyboardTracking(False)
-        self.epochs.setToolTip("Length of the run. Applies on Reset, or when you resume "
-                               "(raise it to continue a finished run).")
+        self.epochs.setToolTip("Length of the run (raise it to continue a finished run). "
+                               + _applies("epochs"))
         self.seed = QtWidgets.QSpinBox()
         self.seed.setRange(0, 2**31 - 1)
         self.seed.setValue(d.seed)
         self.seed.setKeyboardTracking(False)
         self.seed.setToolTip("Seeds the initial weights, the validation split and the batch "
-                             "order: the same seed gives the same run. Applies on Reset.")
+                             "order: the same seed gives the same run. " + _applies("seed"))
         self.backend = QtWidgets.QComboBox()
         self.backend.addItems(["numpy", "cupy"])
         usable, reason = gpu_status()
@@ -107,8 +119,8 @@ class ControlsPanel(QtWidgets.QWidget):
             item.setToolTip(f"GPU unavailable: {reason}")
             self.backend.setToolTip(f"numpy runs on the CPU. cupy is disabled: {reason}")
         else:
-            self.backend.setToolTip("numpy runs on the CPU, cupy on the GPU. Applies on Reset, "
-                                    "or when you resume after a pause.")
+            self.backend.setToolTip("numpy runs on the CPU, cupy on the GPU. "
+                                    + _applies("backend"))
         run = QtWidgets.QGroupBox("Run: applies on Reset")
         form = QtWidgets.QFormLayout(run)
         form.addRow("Optimizer", self.optimizer)
@@ -232,10 +244,9 @@ class ControlsPanel(QtWidgets.QWidget):
         """Names of settings that differ from the session's and wait for Reset."""
         if self._applied is None:
             return []
-        now, was = self.config(), self._applied
-        names = ("optimizer", "batch_size", "weight_decay", "schedule", "epochs", "seed",
-                 "backend")
-        return [n.replace("_", " ") for n in names if getattr(now, n) != getattr(was, n)]
+        was = self._applied
+        now = self.config(was)  # only this panel's fields can differ
+        return [n.replace("_", " ") for n in changed(now, was, ON_RESUME + ON_RESET)]
 
     def set_progress(self, step: int, total_steps: int, epoch: int, epochs: int,
                      position: int, steps_per_epoch: int, images_per_second: float = 0.0,
@@ -303,9 +314,20 @@ class ControlsPanel(QtWidgets.QWidget):
 
     def _update_pending(self):
         names = self.pending_changes()
-        self.pending.setText(f"Changed: {', '.join(names)}. Press Reset to apply "
-                             "(epochs, schedule, weight decay and backend also apply on "
-                             "Resume)." if names else "")
+        resume = ", ".join(n.replace("_", " ") for n in ON_RESUME)
+        self.pending.setText(f"Changed: {', '.join(names)}. Press Reset to apply ({resume} "
+                             "also apply on Resume)." if names else "")
+        self._update_momentum()
+
+    def _update_momentum(self):
+        """The box is live only for an optimizer that uses momentum (the running one, or the
+        chosen one before any session); otherwise it says why it is off."""
+        name = (self._applied or self.config()).optimizer
+        uses = name in MOMENTUM_OPTIMIZERS
+        self.momentum.setEnabled(uses)
+        self.momentum.setToolTip(MOMENTUM_TIP if uses else (
+            f"{name} has no momentum, so this box is off. Choose momentum, nesterov or adam "
+            "and press Reset to use it."))
 
     def sizeHint(self) -> QtCore.QSize:
         return QtCore.QSize(340, 560)

@@ -1,109 +1,57 @@
 """Training curves: batch loss (raw and smoothed), validation per epoch, test points, lr.
 
 Three PlotItems in one GraphicsLayoutWidget share the x axis (training step). Plot items are
-created once; new points go into preallocated numpy arrays that double when full, and the
-items get `setData` with views of them. Hovering shows a crosshair and the values there.
-An earlier run can be drawn underneath in grey (`set_overlay`, after branching) and a
-recorded step marked with a vertical line (`set_marker`, when scrubbing the timeline).
+created once; new points go into a History (tables that grow in amortised O(1)), and the
+items get `setData` with its columns at a bounded rate. Hovering shows a crosshair and the
+values there (text from curves_hover). An earlier run can be drawn underneath in grey
+(`set_overlay`, after branching) and a recorded step marked with a vertical line
+(`set_marker`, when scrubbing the timeline).
 """
 
 from __future__ import annotations
 
-import csv
 import math
-from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
+from cnnviz.app.panels import curves_hover as hover
+from cnnviz.app.panels.curves_hover import LR, OLD, RAW, SMOOTH, TEST, VAL
+from cnnviz.app.state import AppState
+from cnnviz.app.widgets.coalescer import Coalescer
+from cnnviz.training.history import History, Table, ema
 from cnnviz.training.metrics import Smoother
 
-__all__ = ["CurvesPanel", "GrowingArray", "ema"]
+__all__ = ["CurvesPanel"]
 
 REDRAW_MS = 200  # new points reach the plots at most 5 times a second
-RAW = (120, 160, 220, 90)  # faint blue: raw batch values
-SMOOTH = "#ff9f1c"  # orange: smoothed batch values (the panels' accent colour)
-VAL = "#4caf50"  # green: validation per epoch
-TEST = "#4dd0e1"  # cyan: test evaluations
-LR = "#d4a5ff"  # violet: learning rate
-OLD = "#b0b0b0"  # grey, dashed: the earlier run of `set_overlay`
 MARK = "#f06292"  # pink: the step marker of `set_marker`
-
-
-class GrowingArray:
-    """Rows of `ncols` float64 in a preallocated array that doubles when full."""
-
-    def __init__(self, ncols: int, capacity: int = 1024):
-        self._data = np.full((capacity, ncols), np.nan, np.float64)
-        self._n = 0
-
-    def __len__(self) -> int:
-        return self._n
-
-    def append(self, rows) -> None:
-        rows = np.asarray(rows, np.float64).reshape(-1, self._data.shape[1])
-        need = self._n + len(rows)
-        if need > len(self._data):
-            cap = max(need, 2 * len(self._data))
-            grown = np.full((cap, self._data.shape[1]), np.nan, np.float64)
-            grown[: self._n] = self._data[: self._n]
-            self._data = grown
-        self._data[self._n : need] = rows
-        self._n = need
-
-    def col(self, i: int) -> np.ndarray:
-        """A view of column i of the filled rows."""
-        return self._data[: self._n, i]
-
-    def rows(self) -> np.ndarray:
-        return self._data[: self._n]
-
-    def clear(self) -> None:
-        self._n = 0
-
-
-def ema(values: np.ndarray, weight: float) -> np.ndarray:
-    """TensorBoard-style debiased exponential moving average (as metrics.Smoother)."""
-    s = Smoother(weight)
-    return np.fromiter((s.update(v) for v in np.asarray(values, np.float64)), np.float64,
-                       count=len(values))
 
 
 class CurvesPanel(QtWidgets.QWidget):
     """Loss, accuracy and learning-rate curves against the training step.
 
-    Feed it with `append_steps` ((n, 4): step, loss, accuracy, lr), `append_epochs`
-    ((n, 8): session.history["epochs"] rows), `add_evaluation` (test points) or
+    Feed it with `append_steps` ((n, 4) rows in STEP_COLUMNS order), `append_epochs` ((n, 8)
+    rows in EPOCH_COLUMNS order), `add_evaluation` (test points) or
     `set_history(session.history)`. `set_overlay(old_history)` draws an earlier run under the
     current one; `set_marker(step)` marks a step on every plot.
     """
 
     sigSettingsChanged = QtCore.Signal()
 
-    # step columns: step, loss, accuracy, lr, smoothed loss, smoothed accuracy
-    S_STEP, S_LOSS, S_ACC, S_LR, S_SLOSS, S_SACC = range(6)
-    # epoch columns (session.history["epochs"] order)
-    E_EPOCH, E_STEP, E_TLOSS, E_TACC, E_VLOSS, E_VACC, E_LR, E_SECS = range(8)
-
-    def __init__(self, parent: QtWidgets.QWidget | None = None):
+    def __init__(self, parent: QtWidgets.QWidget | None = None, state: AppState | None = None):
         super().__init__(parent)
-        self._steps = GrowingArray(6)
-        self._epochs = GrowingArray(8, 64)
-        self._tests = GrowingArray(3, 64)  # step, loss, accuracy
-        self._overlay = np.empty((0, 4))  # step, loss, accuracy (0..1), lr
-        self._overlay_epochs = np.empty((0, 8))
+        self._history = History()
+        # smoothed batch loss and accuracy, a row per step row; the smoothers go on from there
+        self._smoothed = Table(("loss", "accuracy"), 1024)
+        self._overlay = History()  # the earlier run of set_overlay; empty when none
         self._overlay_sloss = np.empty(0)  # smoothed loss of the overlay, for the hover text
         self._overlay_label = ""
         self._marker_step: int | None = None
         self._weight = 0.9
-        self._loss_smoother = Smoother(self._weight)
-        self._acc_smoother = Smoother(self._weight)
-        self._dirty: set[str] = set()
-        self._redraw_timer = QtCore.QTimer(self)
-        self._redraw_timer.setSingleShot(True)
-        self._redraw_timer.setInterval(REDRAW_MS)
-        self._redraw_timer.timeout.connect(self.flush)
+        self._smoothers = (Smoother(self._weight), Smoother(self._weight))
+        self._redraw = Coalescer(self._draw, REDRAW_MS, self)
 
         # controls
         self.smoothing = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
@@ -120,30 +68,18 @@ class CurvesPanel(QtWidgets.QWidget):
         top.setContentsMargins(0, 0, 0, 0)
         label = QtWidgets.QLabel("Smoothing")
         label.setBuddy(self.smoothing)
-        top.addWidget(label)
-        top.addWidget(self.smoothing)
-        top.addWidget(self.smoothing_label)
+        for widget in (label, self.smoothing, self.smoothing_label):
+            top.addWidget(widget)
         top.addSpacing(12)
         top.addWidget(self.log_scale)
         top.addStretch(1)
-        self.hover = QtWidgets.QLabel()
-        self.hover.setTextFormat(QtCore.Qt.TextFormat.RichText)
-        self.hover.setWordWrap(True)
-        self.hover.setFixedHeight(2 * self.hover.fontMetrics().lineSpacing() + 4)
-        self.hover.setAlignment(QtCore.Qt.AlignmentFlag.AlignLeft
-                                | QtCore.Qt.AlignmentFlag.AlignTop)
-        self._set_hover_hint()
 
-        # plots
+        # plots: loss, accuracy and lr share the step axis, which only the lowest shows
         self.graphics = pg.GraphicsLayoutWidget()
-        self.loss_plot = self.graphics.addPlot(row=0, col=0)
-        self.acc_plot = self.graphics.addPlot(row=1, col=0)
-        self.lr_plot = self.graphics.addPlot(row=2, col=0)
-        layout = self.graphics.ci.layout
-        for row, factor in ((0, 5), (1, 4), (2, 2)):
-            layout.setRowStretchFactor(row, factor)
-        for plot, ylabel in ((self.loss_plot, "loss"), (self.acc_plot, "accuracy %"),
-                             (self.lr_plot, "learning rate")):
+        plots = [self.graphics.addPlot(row=row, col=0) for row in range(3)]
+        self.loss_plot, self.acc_plot, self.lr_plot = plots
+        for row, (plot, ylabel) in enumerate(zip(plots, ("loss", "accuracy %", "learning rate"))):
+            self.graphics.ci.layout.setRowStretchFactor(row, (5, 4, 2)[row])
             # no grid: pyqtgraph draws it as alpha-blended axis ticks, ~4 ms per plot per frame
             plot.setLabel("left", ylabel)
             plot.setMenuEnabled(False)
@@ -151,37 +87,35 @@ class CurvesPanel(QtWidgets.QWidget):
             axis.enableAutoSIPrefix(False)
             axis.setWidth(62)
             plot.setDefaultPadding(0.02)
+            # The step axis grows in jumps (see _update_x_range) rather than with every point,
+            # so the axes are not regenerated at every frame; y follows the data.
+            plot.enableAutoRange(x=False)
+            if plot is not self.loss_plot:
+                plot.setXLink(self.loss_plot)
         self.lr_plot.setLabel("bottom", "step")
-        for plot in (self.loss_plot, self.acc_plot):  # x-linked: only the lowest shows steps
-            plot.hideAxis("bottom")
-        # The step axis grows in jumps (see _update_x_range) rather than with every point, so
-        # the axes are not regenerated at every frame; y follows the data.
+        self.loss_plot.hideAxis("bottom")
+        self.acc_plot.hideAxis("bottom")
         self._x_max = 0.0
         self._x_managed = True
-        for plot in (self.loss_plot, self.acc_plot, self.lr_plot):
-            plot.enableAutoRange(x=False)
         self.loss_plot.getViewBox().sigRangeChangedManually.connect(self._on_manual_range)
         self.loss_plot.getViewBox().sigStateChanged.connect(self._on_view_state)
-        self.acc_plot.setXLink(self.loss_plot)
-        self.lr_plot.setXLink(self.loss_plot)
         self.acc_plot.setLimits(yMin=-2, yMax=102)
 
-        self.raw_loss = self._line(self.loss_plot, RAW, 1, None, fast=True)
-        self.smooth_loss = self._line(self.loss_plot, SMOOTH, 2, None)
-        self.val_loss = self._points(self.loss_plot, VAL, None, "o")
-        self.test_loss = self._points(self.loss_plot, TEST, None, "t", line=False)
-        self.raw_acc = self._line(self.acc_plot, RAW, 1, None, fast=True)
-        self.smooth_acc = self._line(self.acc_plot, SMOOTH, 2, None)
-        self.val_acc = self._points(self.acc_plot, VAL, None, "o")
-        self.test_acc = self._points(self.acc_plot, TEST, None, "t", line=False)
-        self.lr_line = self._line(self.lr_plot, LR, 2, None)
+        self.raw_loss = self._line(self.loss_plot, RAW, 1, fast=True)
+        self.smooth_loss = self._line(self.loss_plot, SMOOTH, 2)
+        self.val_loss = self._points(self.loss_plot, VAL, "o")
+        self.test_loss = self._points(self.loss_plot, TEST, "t", line=False)
+        self.raw_acc = self._line(self.acc_plot, RAW, 1, fast=True)
+        self.smooth_acc = self._line(self.acc_plot, SMOOTH, 2)
+        self.val_acc = self._points(self.acc_plot, VAL, "o")
+        self.test_acc = self._points(self.acc_plot, TEST, "t", line=False)
+        self.lr_line = self._line(self.lr_plot, LR, 2)
 
         # the earlier run (set_overlay): dashed grey, under the current run; its smoothed
         # lines lose nothing when downsampled to a few points per pixel
         old_pen = pg.mkPen(OLD, width=1, style=QtCore.Qt.PenStyle.DashLine)
         self.old_loss, self.old_acc, self.old_lr = (
-            plot.plot(pen=old_pen, skipFiniteCheck=True)
-            for plot in (self.loss_plot, self.acc_plot, self.lr_plot))
+            plot.plot(pen=old_pen, skipFiniteCheck=True) for plot in plots)
         self.old_val_loss, self.old_val_acc = (
             plot.plot(pen=None, symbol="o", symbolSize=7, symbolPen=pg.mkPen(OLD, width=1.5),
                       symbolBrush=None)
@@ -193,25 +127,17 @@ class CurvesPanel(QtWidgets.QWidget):
                      self.old_val_acc):
             item.setZValue(-1)
 
-        self.crosshairs = []
-        for plot in (self.loss_plot, self.acc_plot, self.lr_plot):
-            line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(200, 200, 200, 120))
-            line.setVisible(False)
-            line.setZValue(10)
-            plot.addItem(line, ignoreBounds=True)
-            self.crosshairs.append(line)
+        self._readout = hover.Readout(
+            plots, lambda: hover.legend(self._overlay, self._overlay_label), self._values_at,
+            self)
+        self.hover = self._readout.label
         # the step marker (set_marker); only the top one carries the label
-        self.markers = []
-        for plot in (self.loss_plot, self.acc_plot, self.lr_plot):
-            label = "step {value:.0f}" if plot is self.loss_plot else None
-            line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(MARK, width=1.5),
-                                   label=label, labelOpts={"position": 0.92, "color": MARK,
-                                                           "anchors": [(-0.05, 0.5)] * 2,
-                                                           "fill": (0, 0, 0, 170)})
-            line.setVisible(False)
-            line.setZValue(9)
-            plot.addItem(line, ignoreBounds=True)
-            self.markers.append(line)
+        mark = {"position": 0.92, "color": MARK, "anchors": [(-0.05, 0.5)] * 2,
+                "fill": (0, 0, 0, 170)}
+        self.markers = [
+            hover.vline(plot, pg.mkPen(MARK, width=1.5), 9, labelOpts=mark,
+                        label="step {value:.0f}" if plot is self.loss_plot else None)
+            for plot in plots]
 
         box = QtWidgets.QVBoxLayout(self)
         box.setContentsMargins(4, 4, 4, 4)
@@ -222,66 +148,50 @@ class CurvesPanel(QtWidgets.QWidget):
 
         self.smoothing.valueChanged.connect(self._on_smoothing_changed)
         self.log_scale.toggled.connect(self._on_log_toggled)
-        self._proxy = pg.SignalProxy(self.graphics.scene().sigMouseMoved, rateLimit=30,
-                                     slot=self._on_mouse_moved)
+        if state is not None:  # mark the step of a scrubbed timeline moment
+            state.sigMomentChanged.connect(
+                lambda moment: self.set_marker(None if moment is None else moment.step))
 
     # -- construction helpers -------------------------------------------------------------
 
     @staticmethod
-    def _line(plot, colour, width, name, fast=False):
-        item = plot.plot(pen=pg.mkPen(colour, width=width), name=name, skipFiniteCheck=True)
+    def _line(plot, colour, width, fast=False):
+        item = plot.plot(pen=pg.mkPen(colour, width=width), skipFiniteCheck=True)
         if fast:
             item.setDownsampling(auto=True, method="peak")
             item.setClipToView(True)
         return item
 
     @staticmethod
-    def _points(plot, colour, name, symbol, line=True):
-        return plot.plot(pen=pg.mkPen(colour, width=1.5) if line else None, name=name,
-                         symbol=symbol, symbolSize=8 if line else 10, symbolPen=colour,
-                         symbolBrush=colour)
+    def _points(plot, colour, symbol, line=True):
+        return plot.plot(pen=pg.mkPen(colour, width=1.5) if line else None, symbol=symbol,
+                         symbolSize=8 if line else 10, symbolPen=colour, symbolBrush=colour)
 
     # -- feeding ----------------------------------------------------------------------------
 
     def clear(self) -> None:
-        self._x_max, self._x_managed = 0.0, True
-        self._steps.clear()
-        self._epochs.clear()
-        self._tests.clear()
-        self._loss_smoother = Smoother(self._weight)
-        self._acc_smoother = Smoother(self._weight)
-        self._redraw_all()
-        self._set_hover_hint()
+        self.set_history(History())
 
-    def set_history(self, history: dict) -> None:
-        """Replace everything with a session's history (after reset or opening a checkpoint)."""
+    def set_history(self, history: History) -> None:
+        """Replace everything with (a copy of) `history`, after a reset or opening a
+        checkpoint."""
         self._x_max, self._x_managed = 0.0, True
-        self._steps.clear()
-        self._epochs.clear()
-        self._tests.clear()
-        self._loss_smoother = Smoother(self._weight)
-        self._acc_smoother = Smoother(self._weight)
-        steps = np.asarray(history.get("steps", []), np.float64).reshape(-1, 4)
-        epochs = np.asarray(history.get("epochs", []), np.float64).reshape(-1, 8)
-        self.append_steps(steps, redraw=False)
-        self._epochs.append(epochs)
-        self._redraw_all()
+        self._history = history.copy()
+        self._resmooth()
+        self._draw()
+        self._readout.show_legend()
 
-    def set_overlay(self, history: dict | None, label: str = "before branch") -> None:
-        """Draw an earlier run in dashed grey under the current one: smoothed loss and
-        accuracy, lr, and validation points. `history` is as `set_history` takes it
-        ({"steps": (n, 4), "epochs": (m, 8)}); `label` names it in the legend and the hover
+    def set_overlay(self, history: History | None, label: str = "before branch") -> None:
+        """Draw (a copy of) an earlier run in dashed grey under the current one: smoothed loss
+        and accuracy, lr, and validation points. `label` names it in the legend and the hover
         text; None removes it. `set_history` and `clear` keep it, so a branch is shown with
         set_history(new) then set_overlay(old)."""
-        history = history or {}
-        self._overlay = np.asarray(history.get("steps", []), np.float64).reshape(-1, 4)
-        self._overlay_epochs = np.asarray(history.get("epochs", []),
-                                          np.float64).reshape(-1, 8)
+        self._overlay = History() if history is None else history.copy()
         self._overlay_label = label
         self._redraw_overlay()
         self._x_max = 0.0  # fit the step axis to both runs
         self._update_x_range(self._last_step())
-        self._set_hover_hint()
+        self._readout.show_legend()
 
     def set_marker(self, step: int | None) -> None:
         """Mark training step `step` with a labelled vertical line on every plot (None: hide)."""
@@ -291,60 +201,47 @@ class CurvesPanel(QtWidgets.QWidget):
             if step is not None:
                 line.setPos(step)
 
-    def append_steps(self, steps, redraw: bool = True) -> None:
-        """steps: (n, 4) step, loss, accuracy (0..1), lr; rows at or before the last step
-        already shown are ignored."""
+    def append_steps(self, steps) -> None:
+        """steps: (n, 4) rows in STEP_COLUMNS order (accuracy 0..1); rows at or before the
+        last step already shown are ignored."""
         steps = np.asarray(steps, np.float64).reshape(-1, 4)
-        if len(self._steps):
-            steps = steps[steps[:, 0] > self._steps.col(self.S_STEP)[-1]]
-        if not len(steps):
-            return
-        rows = np.empty((len(steps), 6), np.float64)
-        rows[:, :4] = steps
-        rows[:, self.S_ACC] *= 100.0
-        rows[:, self.S_SLOSS] = [self._loss_smoother.update(v) for v in steps[:, 1]]
-        rows[:, self.S_SACC] = [self._acc_smoother.update(v) for v in rows[:, self.S_ACC]]
-        self._steps.append(rows)
-        if redraw:
-            self._request("steps")
+        steps = steps[steps[:, 0] > self._history.steps.last("step", -math.inf)]
+        if len(steps):
+            self._history.steps.append(steps)
+            self._smooth(steps)
+            self._redraw.request()
 
     def append_epochs(self, epochs) -> None:
-        """epochs: (n, 8) rows as in session.history["epochs"]."""
+        """epochs: (n, 8) rows in EPOCH_COLUMNS order."""
         epochs = np.asarray(epochs, np.float64).reshape(-1, 8)
         if len(epochs):
-            self._epochs.append(epochs)
-            self._request("epochs")
+            self._history.epochs.append(epochs)
+            self._redraw.request()
 
     def add_evaluation(self, step: int, loss: float, accuracy: float) -> None:
         """A test-set evaluation (accuracy in 0..1) as a point at `step`."""
-        if len(self._tests) and self._tests.col(0)[-1] == step:
-            return
-        self._tests.append([[step, loss, accuracy * 100.0]])
-        self._request("tests")
+        if self._history.tests.last("step") != step:
+            self._history.tests.append((step, loss, accuracy))
+            self._redraw.request()
 
     # -- reading ----------------------------------------------------------------------------
 
     @property
     def num_steps(self) -> int:
-        return len(self._steps)
+        return len(self._history.steps)
 
     @property
     def num_epochs(self) -> int:
-        return len(self._epochs)
+        return len(self._history.epochs)
 
     def steps_array(self) -> np.ndarray:
-        """(n, 4) copy: step, loss, accuracy (0..1), lr, as received."""
-        rows = self._steps.rows()[:, :4].copy()
-        rows[:, self.S_ACC] /= 100.0
-        return rows
-
-    def epochs_array(self) -> np.ndarray:
-        return self._epochs.rows().copy()
+        """(n, 4) copy of the step rows, in STEP_COLUMNS order."""
+        return self._history.steps.rows().copy()
 
     def overlay_steps(self) -> np.ndarray:
-        """(n, 4) copy of the overlay's step rows: step, loss, accuracy (0..1), lr; (0, 4)
-        when there is no overlay."""
-        return self._overlay.copy()
+        """(n, 4) copy of the overlay's step rows in STEP_COLUMNS order; (0, 4) when there is
+        no overlay."""
+        return self._overlay.steps.rows().copy()
 
     def marker_step(self) -> int | None:
         return self._marker_step
@@ -358,63 +255,49 @@ class CurvesPanel(QtWidgets.QWidget):
     def set_log_scale(self, on: bool) -> None:
         self.log_scale.setChecked(bool(on))
 
-    def write_csv(self, path) -> Path:
-        """One row per training step (plus rows for evaluations at other steps); epoch-end
-        and test columns are filled at the step where they happened."""
-        path = Path(path)
-        by_step: dict[int, dict] = {}
-        for r in self._steps.rows():
-            by_step[int(r[0])] = {"step": int(r[0]), "batch_loss": r[1],
-                                  "batch_accuracy": r[2] / 100, "lr": r[3],
-                                  "smoothed_loss": r[4]}
-        for r in self._epochs.rows():
-            row = by_step.setdefault(int(r[1]), {"step": int(r[1])})
-            row.update(epoch=int(r[0]) + 1, train_loss=r[2], train_accuracy=r[3],
-                       val_loss=r[4], val_accuracy=r[5], epoch_seconds=r[7])
-        for r in self._tests.rows():
-            row = by_step.setdefault(int(r[0]), {"step": int(r[0])})
-            row.update(test_loss=r[1], test_accuracy=r[2] / 100)
-        fields = ["step", "batch_loss", "batch_accuracy", "lr", "smoothed_loss", "epoch",
-                  "train_loss", "train_accuracy", "val_loss", "val_accuracy", "epoch_seconds",
-                  "test_loss", "test_accuracy"]
-        with open(path, "w", newline="") as f:
-            w = csv.DictWriter(f, fields)
-            w.writeheader()
-            for step in sorted(by_step):
-                w.writerow({k: (_fmt(v) if isinstance(v, float) else v)
-                            for k, v in by_step[step].items()})
-        return path
+    def write_csv(self, path):
+        """Export the history as CSV (History.write_csv) with the smoothing shown; returns the
+        path."""
+        return self._history.write_csv(path, self._weight)
 
     # -- drawing ----------------------------------------------------------------------------
 
-    def _request(self, part: str) -> None:
-        """Redraw `part` soon: at most every REDRAW_MS, so a fast run costs few repaints."""
-        self._dirty.add(part)
-        if not self._redraw_timer.isActive():
-            self._redraw_timer.start()
+    def _smooth(self, steps: np.ndarray) -> None:
+        """Append the smoothed loss and accuracy of step rows (n, 4) to `_smoothed`."""
+        loss, acc = self._smoothers
+        self._smoothed.append(np.column_stack((
+            [loss.update(v) for v in steps[:, 1].tolist()],
+            [acc.update(v) for v in steps[:, 2].tolist()])))
+
+    def _resmooth(self) -> None:
+        """Smooth the whole history again with the current weight."""
+        self._smoothers = (Smoother(self._weight), Smoother(self._weight))
+        self._smoothed.clear()
+        self._smooth(self._history.steps.rows())
 
     def flush(self) -> None:
         """Draw every pending change now."""
-        self._redraw_timer.stop()
-        dirty, self._dirty = self._dirty, set()
-        if "steps" in dirty:
-            self._redraw_steps()
-        if "epochs" in dirty:
-            self._redraw_epochs()
-        if "tests" in dirty:
-            self._redraw_tests()
+        self._redraw.flush()
 
-    def _redraw_all(self) -> None:
-        self._dirty.clear()
-        self._redraw_timer.stop()
-        self._redraw_steps()
-        self._redraw_epochs()
-        self._redraw_tests()
+    def _draw(self) -> None:
+        """Give every curve of the current run its data (the Coalescer calls it at most every
+        REDRAW_MS, so a fast run costs few repaints)."""
+        s, t, x = self._history.steps, self._history.tests, self._history.steps["step"]
+        self._update_x_range(self._last_step())
+        self.raw_loss.setData(x, s["loss"])
+        self.smooth_loss.setData(x, self._smoothed["loss"])
+        self.raw_acc.setData(x, 100 * s["accuracy"])
+        self.smooth_acc.setData(x, 100 * self._smoothed["accuracy"])
+        self.lr_line.setData(x, s["lr"])
+        x, loss, acc = _validation(self._history.epochs)
+        self.val_loss.setData(x, loss)
+        self.val_acc.setData(x, acc)
+        self.test_loss.setData(t["step"], t["loss"])
+        self.test_acc.setData(t["step"], 100 * t["accuracy"])
 
     def _last_step(self) -> float:
         """The last step of the current run or of the overlay, whichever is later."""
-        last = self._steps.col(self.S_STEP)[-1] if len(self._steps) else 0.0
-        return float(max(last, self._overlay[-1, 0] if len(self._overlay) else 0.0))
+        return max(self._history.steps.last("step", 0.0), self._overlay.steps.last("step", 0.0))
 
     def _update_x_range(self, last: float) -> None:
         if not self._x_managed:
@@ -433,40 +316,16 @@ class CurvesPanel(QtWidgets.QWidget):
             self.loss_plot.enableAutoRange(x=False)
             self._update_x_range(self._last_step())
 
-    def _redraw_steps(self) -> None:
-        s = self._steps
-        x = s.col(self.S_STEP)
-        self._update_x_range(self._last_step())
-        self.raw_loss.setData(x, s.col(self.S_LOSS))
-        self.smooth_loss.setData(x, s.col(self.S_SLOSS))
-        self.raw_acc.setData(x, s.col(self.S_ACC))
-        self.smooth_acc.setData(x, s.col(self.S_SACC))
-        self.lr_line.setData(x, s.col(self.S_LR))
-
-    def _redraw_epochs(self) -> None:
-        e = self._epochs
-        x = e.col(self.E_STEP)
-        vloss, vacc = e.col(self.E_VLOSS), e.col(self.E_VACC) * 100.0
-        ok = np.isfinite(vloss)
-        self.val_loss.setData(x[ok], vloss[ok])
-        self.val_acc.setData(x[ok], vacc[ok])
-
-    def _redraw_tests(self) -> None:
-        t = self._tests
-        self.test_loss.setData(t.col(0), t.col(1))
-        self.test_acc.setData(t.col(0), t.col(2))
-
     def _redraw_overlay(self) -> None:
         """Smooth the overlay with the current weight and draw it."""
-        o, e = self._overlay, self._overlay_epochs
-        x = o[:, 0]
-        self._overlay_sloss = ema(o[:, 1], self._weight)
-        self.old_loss.setData(x, self._overlay_sloss)
-        self.old_acc.setData(x, ema(o[:, 2] * 100.0, self._weight))
-        self.old_lr.setData(x, o[:, 3])
-        ok = np.isfinite(e[:, self.E_VLOSS])
-        self.old_val_loss.setData(e[ok, self.E_STEP], e[ok, self.E_VLOSS])
-        self.old_val_acc.setData(e[ok, self.E_STEP], e[ok, self.E_VACC] * 100.0)
+        o = self._overlay.steps
+        self._overlay_sloss = ema(o["loss"], self._weight)
+        self.old_loss.setData(o["step"], self._overlay_sloss)
+        self.old_acc.setData(o["step"], ema(100 * o["accuracy"], self._weight))
+        self.old_lr.setData(o["step"], o["lr"])
+        x, loss, acc = _validation(self._overlay.epochs)
+        self.old_val_loss.setData(x, loss)
+        self.old_val_acc.setData(x, acc)
 
     # -- slots ------------------------------------------------------------------------------
 
@@ -474,16 +333,10 @@ class CurvesPanel(QtWidgets.QWidget):
     def _on_smoothing_changed(self, value: int) -> None:
         self._weight = value / 100.0
         self.smoothing_label.setText(f"{self._weight:.2f}")
-        self._loss_smoother = Smoother(self._weight)
-        self._acc_smoother = Smoother(self._weight)
-        n = len(self._steps)
-        if n:
-            rows = self._steps.rows()
-            # Feed the new smoothers the whole history so appends continue seamlessly.
-            rows[:, self.S_SLOSS] = [self._loss_smoother.update(v) for v in rows[:, 1]]
-            rows[:, self.S_SACC] = [self._acc_smoother.update(v) for v in rows[:, 2]]
-            self._redraw_steps()
-        if len(self._overlay):
+        self._resmooth()
+        if self.num_steps:
+            self._draw()
+        if len(self._overlay.steps):
             self._redraw_overlay()
         self.sigSettingsChanged.emit()
 
@@ -493,92 +346,28 @@ class CurvesPanel(QtWidgets.QWidget):
         self.lr_plot.setLogMode(y=on)
         self.sigSettingsChanged.emit()
 
-    def _set_hover_hint(self) -> None:
-        """The legend (a label: a pyqtgraph LegendItem would cost repaints) and a hint."""
-        raw = "#{:02x}{:02x}{:02x}".format(*RAW[:3])
-        old = ""
-        if len(self._overlay) or len(self._overlay_epochs):
-            old = f"<span style='color:{OLD}'>╌ loss, accuracy, lr ({self._overlay_label})</span>"
-            if np.isfinite(self._overlay_epochs[:, self.E_VLOSS]).any():
-                old += (f" &nbsp;<span style='color:{OLD}'>○ validation "
-                        f"({self._overlay_label})</span>")
-            old += " &nbsp;"
-        self.hover.setText(
-            f"<span style='color:{raw}'>━ batch</span> &nbsp;"
-            f"<span style='color:{SMOOTH}'>━ smoothed</span> &nbsp;"
-            f"<span style='color:{VAL}'>●━ validation (epoch end)</span> &nbsp;"
-            f"<span style='color:{TEST}'>▼ test</span> &nbsp;"
-            f"<span style='color:{LR}'>━ learning rate</span><br>"
-            f"{old}<span style='color:gray'>Hover over the plots to read the values.</span>")
-
-    def _on_mouse_moved(self, args) -> None:
-        pos = args[0]
-        for plot in (self.loss_plot, self.acc_plot, self.lr_plot):
-            vb = plot.getViewBox()
-            if vb.sceneBoundingRect().contains(pos):
-                self.show_values_at(vb.mapSceneToView(pos).x())
-                return
-        self._leave()
-
-    def _leave(self) -> None:
-        for line in self.crosshairs:
-            line.setVisible(False)
-        self._set_hover_hint()
-
     def leaveEvent(self, event) -> None:
-        self._leave()
+        self._readout.show_legend()
         super().leaveEvent(event)
 
     def show_values_at(self, x: float) -> str:
-        """Move the crosshair to step `x` and describe the values there (also returned)."""
-        if not len(self._steps) and not len(self._epochs) and not len(self._overlay):
-            return ""
-        parts = []
-        steps = self._steps.col(self.S_STEP)
-        if len(steps):
-            r = self._steps.rows()[_nearest(steps, x)]
-            x = float(r[0])
-            parts.append(f"<b>step {int(r[0])}</b>")
-            parts.append(f"loss {r[1]:.4f} (<span style='color:{SMOOTH}'>smoothed "
-                         f"{r[4]:.4f}</span>)")
-            parts.append(f"accuracy {r[2]:.1f}% (<span style='color:{SMOOTH}'>{r[5]:.1f}%"
-                         "</span>)")
-            parts.append(f"<span style='color:{LR}'>lr {r[3]:.3g}</span>")
-        e = self._epochs
-        if len(e):
-            done = np.nonzero(e.col(self.E_STEP) <= x)[0]
-            if len(done):
-                r = e.rows()[done[-1]]
-                if math.isfinite(r[self.E_VLOSS]):
-                    parts.append(f"<span style='color:{VAL}'>epoch {int(r[0]) + 1}: val loss "
-                                 f"{r[4]:.4f}, val accuracy {100 * r[5]:.2f}%</span>")
-        t = self._tests
-        if len(t):
-            done = np.nonzero(t.col(0) <= x)[0]
-            if len(done):
-                r = t.rows()[done[-1]]
-                parts.append(f"<span style='color:{TEST}'>test {r[2]:.2f}% "
-                             f"(step {int(r[0])})</span>")
-        o = self._overlay
-        if len(o) and o[0, 0] <= x <= o[-1, 0]:
-            sloss = self._overlay_sloss[_nearest(o[:, 0], x)]
-            parts.append(f"<span style='color:{OLD}'>{self._overlay_label}: smoothed loss "
-                         f"{sloss:.4f}</span>")
-        text = " · ".join(parts)
-        self.hover.setText(text)
-        for line in self.crosshairs:
-            line.setPos(x)
-            line.setVisible(True)
-        return text
+        """Move the crosshairs to step `x` and describe the values there (also returned)."""
+        return self._readout.show_values_at(x)
+
+    def _values_at(self, x: float) -> tuple[float, str] | None:
+        if not (self.num_steps or self.num_epochs or len(self._overlay.steps)):
+            return None
+        return hover.values_at(x, self._history, self._smoothed, self._overlay,
+                               self._overlay_sloss, self._overlay_label)
 
     def sizeHint(self) -> QtCore.QSize:
         return QtCore.QSize(640, 480)
 
 
-def _nearest(xs: np.ndarray, x: float) -> int:
-    """The index of the value of sorted, non-empty `xs` (n,) nearest to x."""
-    i = int(np.clip(np.searchsorted(xs, x), 0, len(xs) - 1))
-    return i - 1 if i > 0 and abs(xs[i - 1] - x) < abs(xs[i] - x) else i
+def _validation(epochs: Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(step, val loss, val accuracy %) of the epoch rows that have a validation, each (m,)."""
+    ok = np.isfinite(epochs["val_loss"])
+    return epochs["step"][ok], epochs["val_loss"][ok], 100 * epochs["val_accuracy"][ok]
 
 
 def _nice_ceil(v: float) -> float:
@@ -588,7 +377,3 @@ def _nice_ceil(v: float) -> float:
         if m * k >= v:
             return m * k
     return 10 * k
-
-
-def _fmt(v: float) -> str:
-    return "" if not math.isfinite(v) else f"{v:.6g}"

@@ -9,7 +9,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from cnnviz.app.panels.colormaps import BAD, BAR, Coalescer
+from cnnviz.app.panels.colormaps import BAD, BAR
+from cnnviz.app.widgets.coalescer import Coalescer
 from cnnviz.training.events import LayerStats
 from cnnviz.training.inspect import explain_layer
 

@@ -2,82 +2,24 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 from PySide6.QtCore import Signal
 
-from cnnviz.app.panels.colormaps import (
-    ACCENT,
-    BAD,
-    GOOD,
-    Coalescer,
-    fit_view,
-    greys,
-    image_item,
-    image_view,
-)
+from cnnviz.app.panels.colormaps import ACCENT, BAD, GOOD, greys
+from cnnviz.app.state import AppState
+from cnnviz.app.widgets.drawing_pad import DrawingPad
+from cnnviz.app.widgets.forms import STRETCH, control_row, panel_column
+from cnnviz.app.widgets.images import fit_view, image_item, image_view
 from cnnviz.data.drawing import preprocess_drawing
+from cnnviz.training.driver import check_digit
 
-__all__ = ["DigitsPanel", "CANVAS", "stamp_segment"]
+__all__ = ["DigitsPanel", "CANVAS"]
 
 CANVAS = 280  # drawing canvas side, pixels
 EMIT_INTERVAL_MS = 50  # at most ~20 drawings a second go to the network while drawing
 ANY = "any"
-
-
-def stamp_segment(canvas: np.ndarray, p0, p1, radius: float) -> None:
-    """Draw a soft round-brush line from p0 to p1 ((x, y) in pixels) into canvas (H, W) in
-    [0, 1], in place: full ink within radius - soft/2 of the segment, fading linearly over
-    `soft` pixels; overlapping ink keeps the maximum, so strokes never exceed 1."""
-    h, w = canvas.shape
-    (x0, y0), (x1, y1) = p0, p1
-    pad = radius + 2
-    xa, xb = max(0, math.floor(min(x0, x1) - pad)), min(w, math.ceil(max(x0, x1) + pad) + 1)
-    ya, yb = max(0, math.floor(min(y0, y1) - pad)), min(h, math.ceil(max(y0, y1) + pad) + 1)
-    if xa >= xb or ya >= yb:
-        return
-    ys, xs = np.mgrid[ya:yb, xa:xb].astype(np.float32) + 0.5  # pixel centres
-    dx, dy = x1 - x0, y1 - y0
-    length2 = dx * dx + dy * dy
-    t = 0.0 if length2 == 0 else np.clip(((xs - x0) * dx + (ys - y0) * dy) / length2, 0, 1)
-    d = np.hypot(xs - (x0 + t * dx), ys - (y0 + t * dy))
-    soft = max(1.0, 0.4 * radius)
-    ink = np.clip((radius - d) / soft + 0.5, 0.0, 1.0)
-    np.maximum(canvas[ya:yb, xa:xb], ink, out=canvas[ya:yb, xa:xb])
-
-
-class _PadImage(pg.ImageItem):
-    """The drawing canvas: left-button drags and clicks become strokes."""
-
-    def __init__(self, panel: DigitsPanel):
-        super().__init__(axisOrder="row-major")
-        self._panel = panel
-        self.setCursor(QtCore.Qt.CursorShape.CrossCursor)
-
-    def mouseDragEvent(self, ev):
-        if ev.button() != QtCore.Qt.MouseButton.LeftButton:
-            ev.ignore()
-            return
-        ev.accept()
-        if ev.isStart():
-            start = ev.buttonDownPos()
-            self._panel._stroke_begin((start.x(), start.y()))
-        p = ev.pos()
-        self._panel._stroke_to((p.x(), p.y()))
-        if ev.isFinish():
-            self._panel._stroke_end()
-
-    def mouseClickEvent(self, ev):
-        if ev.button() != QtCore.Qt.MouseButton.LeftButton:
-            ev.ignore()
-            return
-        ev.accept()
-        p = ev.pos()
-        self._panel._stroke_begin((p.x(), p.y()))
-        self._panel._stroke_end()
 
 
 class DigitsPanel(QtWidgets.QWidget):
@@ -92,7 +34,7 @@ class DigitsPanel(QtWidgets.QWidget):
 
     sigDigitChosen = Signal(object)
 
-    def __init__(self, parent: QtWidgets.QWidget | None = None):
+    def __init__(self, parent: QtWidgets.QWidget | None = None, state: AppState | None = None):
         super().__init__(parent)
         self._images = np.zeros((0, 28, 28), np.uint8)
         self._labels = np.zeros(0, np.int64)
@@ -102,15 +44,7 @@ class DigitsPanel(QtWidgets.QWidget):
         self._test_title = "test digit"
         self._source = None  # "test" or "drawing": what the prediction refers to
         self._rng = np.random.default_rng()
-        self._canvas = np.zeros((CANVAS, CANVAS), np.float32)
-        self._last: tuple[float, float] | None = None
         self._drawn = np.zeros((28, 28), np.float32)
-        self._dirty = False
-        self._emit_timer = QtCore.QTimer(self)
-        self._emit_timer.setSingleShot(True)
-        self._emit_timer.setInterval(EMIT_INTERVAL_MS)
-        self._emit_timer.timeout.connect(self._emit_drawing)
-        self._pad_redraw = Coalescer(self._show_canvas, 16, self)  # ~60 frames a second
 
         # prediction
         self.prediction = QtWidgets.QLabel("predicted: –")
@@ -135,19 +69,8 @@ class DigitsPanel(QtWidgets.QWidget):
             "The next test digit the network got wrong in the last evaluation\n"
             "(available after an evaluation)")
         self.wrong_button.setEnabled(False)
-        browse = QtWidgets.QHBoxLayout()
-        browse.setContentsMargins(0, 0, 0, 0)
-        label = QtWidgets.QLabel("Test #")
-        label.setBuddy(self.index_spin)
-        browse.addWidget(label)
-        browse.addWidget(self.index_spin)
-        label = QtWidgets.QLabel("class")
-        label.setBuddy(self.class_combo)
-        browse.addWidget(label)
-        browse.addWidget(self.class_combo)
-        browse.addWidget(self.random_button)
-        browse.addWidget(self.wrong_button)
-        browse.addStretch(1)
+        browse = control_row(("Test #", self.index_spin), ("class", self.class_combo),
+                             self.random_button, self.wrong_button, STRETCH)
 
         # images
         self.graphics = pg.GraphicsLayoutWidget()
@@ -156,7 +79,7 @@ class DigitsPanel(QtWidgets.QWidget):
         self.test_image = image_item(greys())
         self.test_plot.addItem(self.test_image)
         self.pad_plot = image_view("draw here")
-        self.pad_image = _PadImage(self)
+        self.pad_image = DrawingPad(CANVAS, EMIT_INTERVAL_MS)
         self.pad_image.setColorMap(greys())
         self.pad_plot.addItem(self.pad_image)
         frame = pg.PlotCurveItem([0, CANVAS, CANVAS, 0, 0], [0, 0, CANVAS, CANVAS, 0],
@@ -182,31 +105,24 @@ class DigitsPanel(QtWidgets.QWidget):
         self.brush_spin.setSuffix(" px")
         self.brush_spin.setToolTip(
             f"Brush diameter on the {CANVAS}x{CANVAS} pad (24 px gives MNIST-like strokes)")
-        pad_row = QtWidgets.QHBoxLayout()
-        pad_row.setContentsMargins(0, 0, 0, 0)
-        pad_row.addWidget(self.clear_button)
-        label = QtWidgets.QLabel("Brush")
-        label.setBuddy(self.brush_spin)
-        pad_row.addWidget(label)
-        pad_row.addWidget(self.brush_spin)
         self.hint = QtWidgets.QLabel("Draw a digit with the left mouse button.")
         self.hint.setWordWrap(True)
-        pad_row.addWidget(self.hint, 1)
+        pad_row = control_row(self.clear_button, ("Brush", self.brush_spin), self.hint,
+                              grow=self.hint)
 
-        layout = QtWidgets.QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(self.prediction)
-        layout.addLayout(browse)
-        layout.addWidget(self.graphics, 1)
-        layout.addLayout(pad_row)
+        panel_column(self, self.prediction, browse, self.graphics, pad_row, grow=self.graphics)
 
         self.index_spin.valueChanged.connect(self._on_spin)
         self.class_combo.currentIndexChanged.connect(self._on_class_filter)
         self.random_button.clicked.connect(self._on_random)
         self.wrong_button.clicked.connect(self._on_next_wrong)
         self.clear_button.clicked.connect(self.clear_drawing)
+        self.brush_spin.valueChanged.connect(self._on_brush)
+        self._on_brush(self.brush_spin.value())
+        self.pad_image.sigDrawn.connect(self._on_drawn)
+        if state is not None:  # a digit chosen elsewhere (confusion, top digits) shows here
+            state.sigDigitChanged.connect(self._on_digit_changed)
 
-        self.pad_image.setImage(self._canvas, autoLevels=False, levels=(0, 1))
         fit_view(self.pad_plot, CANVAS, CANVAS)
         self.seen_image.setImage(self._drawn, autoLevels=False, levels=(0, 1))
         fit_view(self.seen_plot, 28, 28)
@@ -259,13 +175,20 @@ class DigitsPanel(QtWidgets.QWidget):
 
     def choose_index(self, i: int) -> None:
         """Choose test digit i: show it and emit sigDigitChosen(i)."""
-        n = len(self._labels)
-        if not 0 <= i < n:
-            raise IndexError(f"test index {i} outside 0..{n - 1}")
+        i = check_digit(i, len(self._labels))  # ValueError naming the range
         self.index_spin.blockSignals(True)
         self.index_spin.setValue(int(i))
         self.index_spin.blockSignals(False)
         self._choose(int(i))
+
+    @QtCore.Slot(object)
+    def _on_digit_changed(self, digit) -> None:
+        if isinstance(digit, int) and (digit != self._index or self._source != "test"):
+            self.index_spin.blockSignals(True)
+            self.index_spin.setValue(digit)
+            self.index_spin.blockSignals(False)
+            self._show_test(digit)
+            self._set_source("test")
 
     def current_index(self) -> int:
         return self._index
@@ -276,24 +199,20 @@ class DigitsPanel(QtWidgets.QWidget):
         points = [(float(x), float(y)) for x, y in points]
         if not points:
             return
-        self._stroke_begin(points[0])
+        self.pad_image.stroke_begin(points[0])
         for p in points[1:]:
-            self._stroke_to(p)
-        self._stroke_end()
+            self.pad_image.stroke_to(p)
+        self.pad_image.stroke_end()
 
     def clear_drawing(self) -> None:
         """Wipe the pad (emits nothing: an empty drawing is not a digit)."""
-        self._emit_timer.stop()
-        self._dirty = False
-        self._canvas[:] = 0
+        self.pad_image.clear()
         self._drawn = np.zeros((28, 28), np.float32)
-        self._pad_redraw.flush()
-        self.pad_image.setImage(self._canvas, autoLevels=False, levels=(0, 1))
         self.seen_image.setImage(self._drawn, autoLevels=False, levels=(0, 1))
 
     def canvas(self) -> np.ndarray:
         """A copy of the (CANVAS, CANVAS) float canvas in [0, 1]."""
-        return self._canvas.copy()
+        return self.pad_image.canvas.copy()
 
     def network_input(self) -> np.ndarray:
         """The last preprocessed drawing, float32 (28, 28)."""
@@ -405,41 +324,11 @@ class DigitsPanel(QtWidgets.QWidget):
 
     # -- drawing --------------------------------------------------------------------------
 
-    def _radius(self) -> float:
-        return self.brush_spin.value() / 2.0
+    def _on_brush(self, diameter: int):
+        self.pad_image.radius = diameter / 2.0
 
-    def _stroke_begin(self, p):
-        self._last = p
-        stamp_segment(self._canvas, p, p, self._radius())
-        self._canvas_changed()
-
-    def _stroke_to(self, p):
-        if self._last is None:
-            self._last = p
-        stamp_segment(self._canvas, self._last, p, self._radius())
-        self._last = p
-        self._canvas_changed()
-
-    def _stroke_end(self):
-        self._last = None
-        self._pad_redraw.flush()
-        self._emit_timer.stop()
-        self._emit_drawing()
-
-    def _show_canvas(self):
-        self.pad_image.setImage(self._canvas, autoLevels=False, levels=(0, 1))
-
-    def _canvas_changed(self):
-        self._pad_redraw.request()
-        self._dirty = True
-        if not self._emit_timer.isActive():
-            self._emit_timer.start()
-
-    def _emit_drawing(self):
-        if not self._dirty:
-            return
-        self._dirty = False
-        x = preprocess_drawing(self._canvas)
+    def _on_drawn(self, canvas: np.ndarray):
+        x = preprocess_drawing(canvas)
         self._drawn = x
         self.seen_image.setImage(x, autoLevels=False, levels=(0, 1))
         self._set_source("drawing")

@@ -7,15 +7,8 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 from PySide6.QtCore import Signal
 
-from cnnviz.app.panels.colormaps import (
-    ACCENT,
-    BAD,
-    GOOD,
-    fit_view,
-    greys,
-    image_item,
-    image_view,
-)
+from cnnviz.app.panels.colormaps import ACCENT, BAD, GOOD, greys
+from cnnviz.app.widgets.images import fit_view, image_item, image_view
 from cnnviz.training.events import Embedding
 
 __all__ = ["EmbeddingPanel", "class_colours", "HOVER_PX"]

@@ -6,15 +6,11 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-from cnnviz.app.panels.colormaps import (
-    Coalescer,
-    build_mosaic,
-    diverging,
-    fit_view,
-    image_item,
-    image_view,
-    symmetric_limit,
-)
+from cnnviz.app.panels.colormaps import diverging, symmetric_limit
+from cnnviz.app.state import AppState
+from cnnviz.app.widgets.coalescer import Coalescer
+from cnnviz.app.widgets.images import fit_view, image_item, image_view
+from cnnviz.app.widgets.mosaic import build_mosaic
 from cnnviz.training.events import FilterSnapshot
 
 __all__ = ["FiltersPanel"]
@@ -32,7 +28,7 @@ class FiltersPanel(QtWidgets.QWidget):
     values. Call `set_filters(snapshot)` with every new FilterSnapshot.
     """
 
-    def __init__(self, parent: QtWidgets.QWidget | None = None):
+    def __init__(self, parent: QtWidgets.QWidget | None = None, state: AppState | None = None):
         super().__init__(parent)
         self._snap: FilterSnapshot | None = None
         self._tiles: list[np.ndarray] = []
@@ -88,6 +84,8 @@ class FiltersPanel(QtWidgets.QWidget):
         self.input_combo.currentIndexChanged.connect(self._on_input_changed)
         self.plot.getViewBox().sigResized.connect(self._on_resized)
         self.graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        if state is not None:
+            state.sigMomentChanged.connect(self._on_moment)
 
     # -- public ---------------------------------------------------------------------------
 
@@ -96,6 +94,12 @@ class FiltersPanel(QtWidgets.QWidget):
         Redraws at most every REDRAW_MS ms with the newest snapshot."""
         self._snap = snap
         self._coalesce.request()
+
+    @QtCore.Slot(object)
+    def _on_moment(self, moment) -> None:
+        """A scrubbed timeline moment's kernels (live ones come again through set_filters)."""
+        if moment is not None:
+            self.set_filters(moment.filters)
 
     def _draw_all(self):
         names = list(self._snap.filters)

@@ -2,33 +2,21 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
-import pyqtgraph as pg
-from PySide6 import QtCore, QtGui, QtWidgets
+from PySide6 import QtCore, QtWidgets
 from PySide6.QtCore import Signal
 
-from cnnviz.app.panels.colormaps import (
-    ACCENT,
-    diverging,
-    fit_view,
-    greys,
-    image_item,
-    image_view,
-    refill_combo,
-    symmetric_limit,
-)
+from cnnviz.app.panels.colormaps import diverging, greys, symmetric_limit
+from cnnviz.app.widgets.forms import control_row, panel_column, refill_combo, title_label
+from cnnviz.app.widgets.gallery import CellShape, Gallery
 from cnnviz.training.events import TopActivations
 
 __all__ = ["TopDigitsPanel", "upsample_nearest"]
 
 COLUMNS = 3  # digits per row of the grid
 SIDE = 28  # digit and enlarged map side, image pixels
-PAIR_GAP = 1  # between a digit and its map
-CELL_GAP = 6  # between cells, horizontally
-LABEL = 10  # label band under each cell
-ROW_GAP = 2
+# a digit and its map 1 px apart, cells 6 px apart across and 2 down, a 10 px label band
+CELL = CellShape(images=2, side=SIDE, pair_gap=1, gap=6, label=10, lines=1, row_gap=2)
 HINT = "Click a digit to inspect it."
 
 
@@ -61,7 +49,6 @@ class TopDigitsPanel(QtWidgets.QWidget):
         self._indices: list[int] = []
         self._scores: list[float] = []
         self._chosen: int | None = None  # grid position
-        self._cells: list[tuple[int, int]] = []  # top-left (x, y) of each cell
 
         # controls
         self.layer_combo = QtWidgets.QComboBox()
@@ -77,42 +64,17 @@ class TopDigitsPanel(QtWidgets.QWidget):
         self.recompute_button.setToolTip(
             "Search the test set again with the current weights (one pass over all test\n"
             "digits; the result shown is from the step named below)")
-        controls = QtWidgets.QHBoxLayout()
-        controls.setContentsMargins(0, 0, 0, 0)
-        label = QtWidgets.QLabel("Layer")
-        label.setBuddy(self.layer_combo)
-        controls.addWidget(label)
-        controls.addWidget(self.layer_combo, 1)
-        label = QtWidgets.QLabel("channel")
-        label.setBuddy(self.channel_spin)
-        controls.addWidget(label)
-        controls.addWidget(self.channel_spin)
-        controls.addWidget(self.channel_count)
-        controls.addWidget(self.recompute_button)
+        controls = control_row(("Layer", self.layer_combo), ("channel", self.channel_spin),
+                               self.channel_count, self.recompute_button,
+                               grow=self.layer_combo)
 
-        self.title = QtWidgets.QLabel("No top digits yet: choose a layer.")
-        self.title.setWordWrap(True)
-        font = self.title.font()
-        font.setBold(True)
-        self.title.setFont(font)
-        self.title.setToolTip(
+        self.title = title_label(
+            "No top digits yet: choose a layer.",
             "Each digit is followed by this channel's map for it: where in the digit the\n"
             "channel fires (red: positive, blue: negative; one scale for all nine)")
 
-        self.graphics = pg.GraphicsLayoutWidget()
-        self.graphics.setMinimumHeight(64)
-        self.plot = image_view()
-        self.graphics.ci.addItem(self.plot)
-        self.digit_image = image_item(greys())
-        self.map_image = image_item(diverging())
-        self.plot.addItem(self.digit_image)
-        self.plot.addItem(self.map_image)
-        self.outline = pg.PlotCurveItem(pen=pg.mkPen(ACCENT, width=2))
-        self.outline.setZValue(10)
-        self.plot.addItem(self.outline)
-        self._font = QtGui.QFont()
-        self._font.setPixelSize(11)
-        self.texts: list[pg.TextItem] = []
+        self.gallery = Gallery([greys(), diverging()], CELL, columns=COLUMNS)
+        self.gallery.setMinimumHeight(64)
 
         self.status = QtWidgets.QLabel(HINT)
         self.status.setToolTip("The digit under the mouse or chosen")
@@ -120,24 +82,14 @@ class TopDigitsPanel(QtWidgets.QWidget):
         self.info = QtWidgets.QLabel("")
         self.info.setToolTip("How long the search over the test set took, and the training "
                              "step of the weights it used")
-        bottom = QtWidgets.QHBoxLayout()
-        bottom.setContentsMargins(0, 0, 0, 0)
-        bottom.addWidget(self.status, 1)
-        bottom.addWidget(self.info)
-
-        layout = QtWidgets.QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addLayout(controls)
-        layout.addWidget(self.title)
-        layout.addWidget(self.graphics, 1)
-        layout.addLayout(bottom)
+        panel_column(self, controls, self.title, self.gallery,
+                     control_row(self.status, self.info, grow=self.status), grow=self.gallery)
 
         self.layer_combo.activated.connect(self._on_layer_activated)
         self.recompute_button.clicked.connect(self._on_recompute)
         self.channel_spin.valueChanged.connect(self._on_channel_changed)
-        self.graphics.scene().sigMouseClicked.connect(self._on_mouse_clicked)
-        self.graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
-        self.plot.getViewBox().sigResized.connect(self._fit_font)
+        self.gallery.sigChosen.connect(self.choose)
+        self.gallery.sigHovered.connect(self._on_hover)
 
     # -- public ---------------------------------------------------------------------------
 
@@ -202,7 +154,7 @@ class TopDigitsPanel(QtWidgets.QWidget):
         if not 0 <= i < len(self._indices):
             raise IndexError(f"{len(self._indices)} digits shown, not digit {i}")
         self._chosen = int(i)
-        self._draw_outline()
+        self.gallery.select(self._chosen)
         self.status.setText(self._describe(i) + " · chosen")
         self.sigDigitChosen.emit(self._indices[i])
 
@@ -211,86 +163,28 @@ class TopDigitsPanel(QtWidgets.QWidget):
     def _draw(self):
         ev, c = self._ev, self.channel_spin.value()
         idx = np.asarray(ev.indices[c], np.int64)
-        scores = np.asarray(ev.scores[c], np.float32)
         maps = np.asarray(ev.maps[c], np.float32)
         k = len(idx)
         self._indices = [int(i) for i in idx]
-        self._scores = [float(s) for s in scores]
-        rows = max(1, math.ceil(k / COLUMNS))
-        cw, ch = 2 * SIDE + PAIR_GAP + CELL_GAP, SIDE + LABEL + ROW_GAP
-        width, height = COLUMNS * cw - CELL_GAP, rows * ch - ROW_GAP
-        digits = np.full((height, width), np.nan, np.float32)
-        big = np.full((height, width), np.nan, np.float32)
+        self._scores = [float(s) for s in ev.scores[c]]
+        digits = np.full((k, SIDE, SIDE), np.nan, np.float32)  # unknown digits: background
+        known = (idx >= 0) & (idx < (0 if self._images is None else len(self._images)))
+        if known.any():
+            digits[known] = self._images[idx[known]]
         enlarged = upsample_nearest(maps, (SIDE, SIDE)) if k else maps
-        n_images = 0 if self._images is None else len(self._images)
-        self._cells = []
-        for j in range(k):
-            r, col = divmod(j, COLUMNS)
-            x, y = col * cw, r * ch
-            self._cells.append((x, y))
-            if 0 <= idx[j] < n_images:
-                img = np.asarray(self._images[idx[j]], np.float32)
-                digits[y : y + SIDE, x : x + SIDE] = img[:SIDE, :SIDE]
-            big[y : y + SIDE, x + SIDE + PAIR_GAP : x + 2 * SIDE + PAIR_GAP] = enlarged[j]
         m = symmetric_limit(maps)
-        self.digit_image.setImage(digits, autoLevels=False, levels=(0, 255))
-        self.map_image.setImage(big, autoLevels=False, levels=(-m, m))
-        self._draw_texts(k)
-        fit_view(self.plot, width, height)
-        self._fit_font()
-        self._draw_outline()
+        labels = [f"#{i}  {s:.3g}" for i, s in zip(self._indices, self._scores)]
+        self.gallery.set_items([digits, enlarged], labels, levels=[(0, 255), (-m, m)],
+                               selected=self._chosen)
         self.title.setText(
             f"{ev.layer}, channel {c}: top {k} test digits, each with its map")
         self.info.setText(f"computed in {ev.seconds:.1f} s at step {ev.step}")
         self.status.setText(HINT)
 
-    def _draw_texts(self, k: int):
-        while len(self.texts) < k:
-            t = pg.TextItem(color=pg.getConfigOption("foreground"), anchor=(0.5, 0))
-            t.setFont(self._font)
-            self.plot.addItem(t)
-            self.texts.append(t)
-        for j, t in enumerate(self.texts):
-            if j < k:
-                x, y = self._cells[j]
-                t.setText(f"#{self._indices[j]}  {self._scores[j]:.3g}")
-                t.setPos(x + SIDE + PAIR_GAP / 2, y + SIDE - 0.5)
-            t.setVisible(j < k)
-
-    def _fit_font(self):
-        """Labels as large as the label band allows (7 to 12 px)."""
-        if not self._cells:
-            return
-        vb = self.plot.getViewBox()
-        px_per_unit = 1.0 / max(vb.viewPixelSize()[1], 1e-6)
-        px = int(np.clip(LABEL * px_per_unit * 0.95, 7, 12))
-        if px != self._font.pixelSize():
-            self._font.setPixelSize(px)
-            for t in self.texts:
-                t.setFont(self._font)
-
-    def _draw_outline(self):
-        if self._chosen is None or self._chosen >= len(self._cells):
-            self.outline.setData([], [])
-            return
-        x, y = self._cells[self._chosen]
-        x0, y0, x1, y1 = x - 0.5, y - 0.5, x + 2 * SIDE + PAIR_GAP + 0.5, y + SIDE + 0.5
-        self.outline.setData([x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0])
-
     def _describe(self, j: int) -> str:
         return f"test #{self._indices[j]}: rank {j + 1}, peak {self._scores[j]:.4g}"
 
     # -- events ---------------------------------------------------------------------------
-
-    def _hit(self, scene_pos) -> int | None:
-        vb = self.plot.getViewBox()
-        if not self._cells or not vb.sceneBoundingRect().contains(scene_pos):
-            return None
-        p = vb.mapSceneToView(scene_pos)
-        for j, (x, y) in enumerate(self._cells):
-            if x <= p.x() < x + 2 * SIDE + PAIR_GAP and y <= p.y() < y + SIDE + LABEL:
-                return j
-        return None
 
     def _on_layer_activated(self, _index: int):
         name = self.layer_combo.currentText()
@@ -306,17 +200,8 @@ class TopDigitsPanel(QtWidgets.QWidget):
             self._chosen = None
             self._draw()
 
-    def _on_mouse_clicked(self, ev):
-        if ev.button() != QtCore.Qt.MouseButton.LeftButton:
-            return
-        j = self._hit(ev.scenePos())
-        if j is not None:
-            self.choose(j)
-
-    def _on_mouse_moved(self, pos):
-        j = self._hit(pos)
-        if j is not None:
-            self.status.setText(self._describe(j))
+    def _on_hover(self, j: int):
+        self.status.setText(self._describe(j))
 
     def sizeHint(self) -> QtCore.QSize:
         return QtCore.QSize(520, 420)
