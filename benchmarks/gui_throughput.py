@@ -84,8 +84,10 @@ def with_gui(cfg, dataset, steps: int, warmup: int, probe_seconds: float):
     probe.setInterval(10)
     probe.timeout.connect(lambda: stamps.append(time.perf_counter()))
     try:
-        run_until(lambda: w.act_start.isEnabled())
-        session = w.controller.worker.session
+        run_until(lambda: w.act["start"].isEnabled())
+        # the step counter is read straight from the training thread's session (an int, read
+        # only) so that both ends of the timed span are exact, not a drain interval late
+        session = w.controller.worker.driver.session
         w.start()
         run_until(lambda: session.step_count >= warmup)
         n0, t0, c0 = session.step_count, time.perf_counter(), time.thread_time()
@@ -97,7 +99,7 @@ def with_gui(cfg, dataset, steps: int, warmup: int, probe_seconds: float):
         probe.stop()
         w.pause()
         run_until(lambda: w.controller.state != "running")
-        shown = w.curves.num_steps
+        shown = w.panels["curves"].num_steps
     finally:
         w.close()
         app.processEvents()

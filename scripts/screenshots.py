@@ -37,7 +37,8 @@ def main(argv=None) -> int:
 
     from cnnviz.app.main import create_app
     from cnnviz.app.main_window import MainWindow
-    from cnnviz.data.sources import DataUnavailableError, load_dataset
+    from cnnviz.data.dataset import DataUnavailableError
+    from cnnviz.data.sources import load_dataset
     from cnnviz.training import TrainConfig
 
     app = create_app([sys.argv[0]])
@@ -72,19 +73,23 @@ def main(argv=None) -> int:
     w.resize(1600, 1000)
     w.show()
     try:
-        wait_until(lambda: w.act_start.isEnabled(), "the session")
+        wait_until(lambda: w.act["start"].isEnabled(), "the session")
         collected = []
         w.controller.sigUpdates.connect(collected.append)
         t0 = time.monotonic()
         w.start()
-        session = w.controller.worker.session
+
+        def trained():
+            return w.controller.last_step.step if w.controller.last_step is not None else 0
+
         for target in [*range(50, args.steps, 50), args.steps]:
-            wait_until(lambda t=target: session.step_count >= t, "training")
-            print(f"  step {session.step_count}/{args.steps} ({time.monotonic() - t0:.0f} s)",
+            wait_until(lambda t=target: trained() >= t, "training")
+            print(f"  step {trained()}/{args.steps} ({time.monotonic() - t0:.0f} s)",
                   flush=True)
         w.pause()
         wait_until(lambda: w.controller.state == "paused", "pause")
-        print(f"trained {session.step_count} steps in {time.monotonic() - t0:.0f} s")
+        settle(0.3)
+        print(f"trained {trained()} steps in {time.monotonic() - t0:.0f} s")
 
         collected.clear()
         w.evaluate()
@@ -97,15 +102,15 @@ def main(argv=None) -> int:
         conf = ev.confusion.copy()
         conf[range(len(conf)), range(len(conf))] = 0
         true, pred = divmod(int(conf.argmax()), conf.shape[1])
-        w.confusion.select_cell(true, pred)
+        w.panels["confusion"].select_cell(true, pred)
         collected.clear()
-        if w.confusion.gallery_indices():
-            w.confusion.choose_gallery_item(0)  # -> digits panel -> worker
+        if w.panels["confusion"].gallery_indices():
+            w.panels["confusion"].choose_gallery_item(0)  # -> the chosen digit
         else:
-            w.digits.choose_index(0)
+            w.panels["digits"].choose_index(0)
         wait_until(lambda: any(u.activations is not None for u in collected), "activations")
         w.flush_panels()
-        w.curves.show_values_at(session.step_count * 0.6)
+        w.panels["curves"].show_values_at(trained() * 0.6)
         settle(1.0)
         w.flush_panels()
         settle(0.3)
@@ -113,10 +118,10 @@ def main(argv=None) -> int:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         shots = [w.export_png(out / "window.png")]
-        filled = {"attribution": lambda: w.attribution.shown(),
-                  "top_digits": lambda: w.top_digits.shown_indices(),
-                  "embedding": lambda: range(w.embedding.num_points),
-                  "debugger": lambda: w.debugger.rows()}
+        filled = {"attribution": lambda: w.panels["attribution"].shown(),
+                  "top_digits": lambda: w.panels["top_digits"].shown_indices(),
+                  "embedding": lambda: range(w.panels["embedding"].num_points),
+                  "debugger": lambda: w.panels["debugger"].rows()}
         for key, dock in w.docks.items():
             front = [d for d in w.tabifiedDockWidgets(dock) if not d.visibleRegion().isEmpty()]
             if dock.visibleRegion().isEmpty():  # a tab behind another (Architecture, ...)
@@ -129,10 +134,10 @@ def main(argv=None) -> int:
             if key in filled:
                 wait_until(lambda k=key: len(filled[k]()) > 0, key)
                 if key == "top_digits":
-                    w.top_digits.choose(0)
+                    w.panels["top_digits"].choose(0)
                 if key == "embedding":  # as hovering over a point
-                    wrong = (ev.predictions != ev.labels)[: w.embedding.num_points]
-                    w.embedding.hover_point(int(wrong.argmax()))  # a mistake, when any
+                    wrong = (ev.predictions != ev.labels)[: w.panels["embedding"].num_points]
+                    w.panels["embedding"].hover_point(int(wrong.argmax()))  # a mistake, when any
                 settle(0.5)
                 w.flush_panels()
                 settle(0.3)
@@ -142,9 +147,9 @@ def main(argv=None) -> int:
             settle(0.2)
 
         # back in time: the panels show a recorded moment
-        steps = w.timeline.steps()
-        w.timeline.select_step(steps[len(steps) // 3])
-        wait_until(lambda: w._scrubbed is not None, "the timeline moment")
+        steps = w.panels["timeline"].steps()
+        w.panels["timeline"].select_step(steps[len(steps) // 3])
+        wait_until(lambda: w.state.moment is not None, "the timeline moment")
         settle(0.5)
         w.flush_panels()
         settle(0.3)
@@ -154,14 +159,13 @@ def main(argv=None) -> int:
         # branch from there with a tenth of the learning rate, and train as far again
         cfg = w.current_config()
         cfg.lr /= 10
-        w.controls.set_config(cfg)
-        end = session.step_count
+        w.panels["controls"].set_config(cfg)
+        end = trained()
         branched = []
         w.controller.sigSessionReady.connect(branched.append)
-        w.timeline.select_step(steps[len(steps) // 2])
-        w.timeline.branch()
-        wait_until(lambda: branched and w.controller.worker.session.step_count >= end,
-                   "the branch")
+        w.panels["timeline"].select_step(steps[len(steps) // 2])
+        w.panels["timeline"].branch()
+        wait_until(lambda: branched and trained() >= end, "the branch")
         w.pause()
         wait_until(lambda: w.controller.state == "paused", "pause")
         settle(0.5)

@@ -1,4 +1,5 @@
-"""The engine, data and training layers import without Qt (DESIGN.md, convention 1)."""
+"""The engine, data and training layers import without Qt: the one-way rule of
+docs/ARCHITECTURE.md."""
 
 from __future__ import annotations
 

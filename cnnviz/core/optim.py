@@ -161,6 +161,8 @@ class Adam(Optimizer):
 
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
+#: The optimizers whose `momentum` (Adam: beta1) is used, so the schedule may move it.
+MOMENTUM_OPTIMIZERS = ("momentum", "nesterov", "adam")
 
 
 def make_optimizer(name, model, lr, momentum=0.9, weight_decay=0.0) -> Optimizer:
@@ -207,15 +209,23 @@ def scheduled_lr(schedule, base_lr, step, total_steps, step_size=None, gamma=0.1
     raise ValueError(f"unknown schedule {schedule!r}; choose one of: {', '.join(SCHEDULES)}")
 
 
+ONECYCLE_MOMENTUM_SPAN = 0.1  # one-cycle's momentum swing around the base value
+
+
 def scheduled_momentum(schedule, base_momentum, step, total_steps) -> float:
-    """Momentum (or Adam's beta1) at `step`: one-cycle moves it 0.95 -> 0.85 -> 0.95."""
+    """Momentum (or Adam's beta1) at `step`. One-cycle swings it around the base value, as
+    PyTorch's OneCycleLR does between base_momentum and max_momentum: from high = base + 0.05
+    down to high - 0.1 while the learning rate warms up, and back (high at most 0.999, low at
+    least 0): the default 0.9 gives 0.95 -> 0.85 -> 0.95. Other schedules keep it constant."""
     if schedule != "onecycle":
         return base_momentum
+    high = min(base_momentum + ONECYCLE_MOMENTUM_SPAN / 2, 0.999)
+    low = max(high - ONECYCLE_MOMENTUM_SPAN, 0.0)
     total = max(int(total_steps), 1)
     up = 0.3 * total - 1
     if step <= up:
-        return _cos_anneal(0.95, 0.85, step / up if up > 0 else 1.0)
-    return _cos_anneal(0.85, 0.95, min((step - up) / max(total - 1 - up, 1), 1.0))
+        return _cos_anneal(high, low, step / up if up > 0 else 1.0)
+    return _cos_anneal(low, high, min((step - up) / max(total - 1 - up, 1), 1.0))
 
 
 def _cos_anneal(start, end, frac):

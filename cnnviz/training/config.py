@@ -8,6 +8,13 @@ from dataclasses import dataclass, field
 from cnnviz.core.optim import OPTIMIZERS, SCHEDULES
 from cnnviz.core.presets import DEFAULT_PRESET, PRESETS
 
+#: When a changed setting takes effect in a running session. The app's controls, the run
+#: driver and the pending-changes note all read these three tuples.
+LIVE = ("lr", "momentum")  # at the next step, even while training
+ON_RESUME = ("epochs", "schedule", "weight_decay", "backend")  # on Start/Resume, or Reset
+ON_RESET = ("arch", "spec", "optimizer", "batch_size", "seed", "val_size", "limit_train",
+            "limit_test")  # only on Reset (a new session), or Start before the first step
+
 
 @dataclass
 class TrainConfig:
@@ -59,3 +66,8 @@ class TrainConfig:
     def from_dict(cls, d: dict) -> TrainConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def changed(a: TrainConfig, b: TrainConfig, fields: tuple = LIVE + ON_RESUME + ON_RESET) -> list:
+    """The names in `fields` whose values differ between `a` and `b`, in `fields` order."""
+    return [f for f in fields if getattr(a, f) != getattr(b, f)]

@@ -1,7 +1,9 @@
-"""Events a session emits: small frozen dataclasses of numpy arrays and Python floats only."""
+"""Events a session emits, and the SessionInfo a run driver announces: small frozen
+dataclasses of numpy arrays and Python floats only."""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -151,3 +153,55 @@ class Embedding:
     predictions: np.ndarray
     indices: np.ndarray
     explained: np.ndarray
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """A new, reset, reopened or branched session, as the GUI needs it (numpy copies). Its
+    settings are not here: the "applied" notice that comes just before carries them, and
+    again at every change.
+
+    test_images: uint8 (N, 28, 28) of the evaluated test split; test_labels: (N,).
+    history: a copy of the session's History. summary: model.summary() rows.
+    conv_layers: names of the layers with (C, H, W) outputs. reason: "new", "reset",
+    "opened <path>" or "branched from step <n>"; previous_history: after a branch, the
+    History before it (to draw the old curves), else None.
+    """
+
+    dataset_name: str
+    dataset_source: str
+    class_names: tuple
+    test_images: np.ndarray
+    test_labels: np.ndarray
+    spec: list
+    summary: list
+    history: object
+    step: int
+    epoch: int
+    steps_per_epoch: int
+    backend: str
+    conv_layers: tuple = ()
+    reason: str = "new"
+    previous_history: object = None
+
+    @classmethod
+    def of(cls, session, reason: str, previous_history=None) -> SessionInfo:
+        """What the GUI needs of a TrainingSession `session`, copied."""
+        ds = session.dataset
+        return cls(
+            dataset_name=str(getattr(ds, "name", "dataset")),
+            dataset_source=str(getattr(ds, "source", "")),
+            class_names=tuple(session.class_names),
+            test_images=np.array(session.test_images, np.uint8, copy=True),
+            test_labels=session.splits["test"][1].copy(),
+            spec=copy.deepcopy(session.model.spec),
+            summary=copy.deepcopy(session.model.summary()),
+            history=session.history.copy(),
+            step=session.step_count,
+            epoch=session.epoch,
+            steps_per_epoch=session.steps_per_epoch,
+            backend=session.backend.name,
+            conv_layers=tuple(session.conv_layers()),
+            reason=reason,
+            previous_history=previous_history,
+        )

@@ -13,7 +13,12 @@ from cnnviz.backend import get_backend, to_numpy
 from cnnviz.core.layers import Conv2D, ReLU
 from cnnviz.core.losses import SoftmaxCrossEntropy, softmax
 from cnnviz.core.model import build_model
-from cnnviz.core.optim import make_optimizer, scheduled_lr, scheduled_momentum
+from cnnviz.core.optim import (
+    MOMENTUM_OPTIMIZERS,
+    make_optimizer,
+    scheduled_lr,
+    scheduled_momentum,
+)
 from cnnviz.core.presets import preset
 from cnnviz.data.loader import BatchIterator, normalize, split_validation
 from cnnviz.training import inspect
@@ -30,6 +35,7 @@ from cnnviz.training.events import (
     StepMetrics,
     TopActivations,
 )
+from cnnviz.training.history import History
 from cnnviz.training.metrics import confusion_matrix
 
 EVAL_BATCH = 64  # images per eval forward: larger batches overflow the CPU caches
@@ -98,7 +104,7 @@ class TrainingSession:
         self.loss_fn = SoftmaxCrossEntropy()
         self.batches = BatchIterator(*self.splits["train"], cfg.batch_size, seed=cfg.seed)
         self.step_count = 0
-        self.history = {"steps": [], "epochs": []}
+        self.history = History()
         self._epoch_sums = [0.0, 0.0, 0]
         self._recent = deque(maxlen=20)
         self._epoch_start = time.perf_counter()
@@ -146,6 +152,21 @@ class TrainingSession:
                 raise ValueError(f"momentum must be in [0, 1), got {momentum}")
             self.config.momentum = float(momentum)
 
+    def apply(self, config: TrainConfig, fields) -> None:
+        """Take the named `fields` of `config` (of config.LIVE and config.ON_RESUME) between
+        steps; the others need a new session."""
+        fields = set(fields)
+        if "backend" in fields and config.backend != self.backend.name:
+            self.set_backend(config.backend)  # BackendError (no GPU) reaches the user
+        self.set_hyper(lr=config.lr if "lr" in fields else None,
+                       momentum=config.momentum if "momentum" in fields else None)
+        if "epochs" in fields and config.epochs >= 1:
+            self.config.epochs = int(config.epochs)
+        if "schedule" in fields:
+            self.config.schedule = config.schedule
+        if "weight_decay" in fields:
+            self.config.weight_decay = self.optimizer.weight_decay = float(config.weight_decay)
+
     def set_backend(self, name) -> None:
         """Move the model and optimizer state to another backend between steps."""
         self.backend = get_backend(name)
@@ -175,7 +196,7 @@ class TrainingSession:
         xb, yb = backend.to_device(x), backend.to_device(y)
         self.optimizer.lr = lr = self.current_lr()
         momentum = self.current_momentum()
-        if hasattr(self.optimizer, "momentum") and self.optimizer.momentum:
+        if self.config.optimizer in MOMENTUM_OPTIMIZERS:
             self.optimizer.momentum = momentum
         model.train()
         logits = model.forward(xb, True)
@@ -195,7 +216,7 @@ class TrainingSession:
         metrics = StepMetrics(self.step_count, self.epoch if not epoch_ended else self.epoch - 1,
                               state["batches"]["position"] + 1, loss, acc, lr, momentum,
                               imgs / secs if secs > 0 else 0.0)
-        self.history["steps"].append((self.step_count, loss, acc, lr))
+        self.history.add_step(metrics)
         s = self._epoch_sums
         s[0] += loss * len(y)
         s[1] += acc * len(y)
@@ -252,9 +273,7 @@ class TrainingSession:
             epoch, self.step_count, s[0] / max(s[2], 1), s[1] / max(s[2], 1),
             val.loss if val else float("nan"), val.accuracy if val else float("nan"),
             self.optimizer.lr, time.perf_counter() - self._epoch_start)
-        self.history["epochs"].append(
-            [em.epoch, em.step, em.train_loss, em.train_accuracy, em.val_loss, em.val_accuracy,
-             em.lr, em.seconds])
+        self.history.add_epoch(em)
         self._epoch_sums = [0.0, 0.0, 0]
         self.emit(em)
 

@@ -9,6 +9,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cnnviz.training.events import ActivationSnapshot, Evaluation, FilterSnapshot
+from cnnviz.training.history import History
+
+
+@dataclass(frozen=True)
+class TimelineState:
+    """What a timeline holds: the recorded steps, the memory they use of the budget (MB), and
+    the size of their checkpoints on disk (MB)."""
+
+    steps: tuple
+    memory_mb: float
+    budget_mb: float
+    disk_mb: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -66,6 +78,10 @@ class Timeline:
         """Size of the moments' checkpoint files."""
         return sum(m.checkpoint.stat().st_size for m in self.moments if m.checkpoint.exists())
 
+    def state(self) -> TimelineState:
+        return TimelineState(tuple(m.step for m in self.moments), self.nbytes / 2**20,
+                             self.max_bytes / 2**20, self.disk_bytes / 2**20)
+
     def due(self, step: int) -> bool:
         """Whether `step` should be recorded."""
         return step % self.every == 0 and (not self.moments or self.moments[-1].step != step)
@@ -99,10 +115,10 @@ class Timeline:
         before = [m for m in self.moments if m.step <= step]
         return before[-1] if before else self.moments[0]
 
-    def branch(self, session, moment: Moment) -> dict:
+    def branch(self, session, moment: Moment) -> History:
         """Restore `moment`'s weights, optimizer state and position into `session`, dropping the
         later moments; returns the history the session had before (to overlay as old curves)."""
-        old = {k: list(v) for k, v in session.history.items()}
+        old = session.history.copy()
         session.load(moment.checkpoint)
         for m in [m for m in self.moments if m.step > moment.step]:
             m.checkpoint.unlink(missing_ok=True)

@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PySide6.QtCore import QCoreApplication, QSettings  # noqa: E402
 
-from cnnviz.data.sources import Dataset  # noqa: E402
+from cnnviz.data.dataset import Dataset  # noqa: E402
 from cnnviz.training import TrainConfig  # noqa: E402
 from tests.specs import two_conv  # noqa: E402
 
@@ -106,7 +106,7 @@ def open_window(qtbot, settings, dataset, config, **controller_options):
                    controller_options=options)
     qtbot.addWidget(w)
     w.show()
-    qtbot.waitUntil(lambda: w.controller.info is not None and w.act_start.isEnabled(),
+    qtbot.waitUntil(lambda: w.state.info is not None and w.act["start"].isEnabled(),
                     timeout=15000)
     yield w
     w.close()

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from cnnviz.app.controller import Mailbox, Updates
+from cnnviz.app.messages import Mailbox, Updates
 from cnnviz.data.loader import MNIST_MEAN, MNIST_STD
 from cnnviz.training.events import (
     ActivationSnapshot,
@@ -92,19 +92,21 @@ def test_start_sends_metrics_and_snapshots(qtbot, controller, config, dataset):
 
 
 def test_pause_then_step_advances_exactly_one_batch(qtbot, controller, config, dataset):
+    got = Collector(controller)
     ready(qtbot, controller, config, dataset)
     controller.start()
-    qtbot.waitUntil(lambda: controller.worker.session.step_count >= 3, timeout=20000)
+    qtbot.waitUntil(lambda: len(got.steps) >= 3, timeout=20000)
     controller.pause()
     wait_state(qtbot, controller, "paused")
-    before = controller.worker.session.step_count
+    qtbot.wait(200)  # the steps taken before the pause are drained
+    before = len(got.steps)
     with qtbot.waitSignal(controller.sigCommandDone, timeout=10000,
-                          check_params_cb=lambda name: name == "step"):
+                          check_params_cb=lambda name: name == "step_batch"):
         controller.step_batch()
-    assert controller.worker.session.step_count == before + 1
-    time.sleep(0.3)  # nothing else runs while paused
-    assert controller.worker.session.step_count == before + 1
-    assert controller.state == "paused"
+    qtbot.waitUntil(lambda: len(got.steps) == before + 1, timeout=5000)
+    qtbot.wait(300)  # nothing else runs while paused
+    assert [m.step for m in got.steps] == list(range(1, before + 2))
+    assert controller.last_step is got.steps[-1] and controller.state == "paused"
 
 
 def test_step_epoch_stops_at_the_epoch_end_and_evaluates(qtbot, controller, config, dataset):
@@ -113,10 +115,8 @@ def test_step_epoch_stops_at_the_epoch_end_and_evaluates(qtbot, controller, conf
     controller.step_epoch()
     qtbot.waitUntil(lambda: controller.state == "paused" and got.evaluation is not None,
                     timeout=30000)
-    session = controller.worker.session
-    assert session.step_count == info.steps_per_epoch
-    assert session.epoch == 1
     qtbot.waitUntil(lambda: len(got.epochs) == 1, timeout=5000)
+    assert got.steps[-1].step == info.steps_per_epoch == got.epochs[0].step
     ev = got.evaluation
     assert ev.split == "test" and ev.step == info.steps_per_epoch
     assert ev.confusion.sum() == len(dataset.test_labels) == len(ev.predictions)
@@ -149,11 +149,16 @@ def test_learning_rate_applies_live(qtbot, controller, config, dataset):
     ready(qtbot, controller, config, dataset)
     controller.start()
     qtbot.waitUntil(lambda: len(got.steps) >= 2, timeout=20000)
-    controller.set_hyper(lr=1e-4, momentum=0.5)
+    config.lr, config.momentum = 1e-4, 0.5
+    config.batch_size = 8  # not a live setting: ignored until Reset
+    with qtbot.waitSignal(controller.sigApplied, timeout=10000) as blocker:
+        controller.apply(config)
+    assert blocker.args[0].momentum == 0.5 and blocker.args[0].batch_size == 32
+    assert controller.config.lr == 1e-4
     n = len(got.steps)
     qtbot.waitUntil(lambda: len(got.steps) >= n + 5, timeout=20000)
     assert got.steps[-1].lr == pytest.approx(1e-4)
-    assert controller.worker.session.config.momentum == 0.5
+    assert got.steps[-1].momentum == pytest.approx(0.5)
     assert controller.state == "running"
 
 
@@ -169,28 +174,28 @@ def test_divergence_pauses_and_explains(qtbot, controller, config, dataset):
 
 def test_bad_checkpoint_reports_an_error_and_keeps_running(qtbot, controller, config,
                                                            dataset, tmp_path):
+    got = Collector(controller)
     ready(qtbot, controller, config, dataset)
     with qtbot.waitSignal(controller.sigError, timeout=10000) as blocker:
         controller.open(tmp_path / "missing.npz")
     assert "no such checkpoint" in blocker.args[0]
     assert controller.is_running()
-    with qtbot.waitSignal(controller.sigCommandDone, timeout=10000,
-                          check_params_cb=lambda name: name == "step"):
-        controller.step_batch()
-    assert controller.worker.session.step_count == 1
+    controller.step_batch()
+    qtbot.waitUntil(lambda: [m.step for m in got.steps] == [1], timeout=10000)
 
 
 def test_shutdown_mid_epoch_is_quick(qtbot, controller, dataset_factory):
     from cnnviz.training import TrainConfig
 
     cfg = TrainConfig(arch="cnn-bn", batch_size=64, epochs=5, val_size=0)
-    ready(qtbot, controller, cfg, dataset_factory(12000, 200))
+    got = Collector(controller)
+    info = ready(qtbot, controller, cfg, dataset_factory(12000, 200))
     controller.start()
-    qtbot.waitUntil(lambda: controller.worker.session.step_count >= 2, timeout=20000)
+    qtbot.waitUntil(lambda: len(got.steps) >= 2, timeout=20000)
     t0 = time.perf_counter()
     assert controller.shutdown()
     elapsed = time.perf_counter() - t0
     print(f"\nshutdown mid-epoch took {elapsed * 1e3:.0f} ms")
     assert elapsed < 1.0
     assert not controller.is_running()
-    assert controller.worker.session.position > 0  # it really was mid-epoch
+    assert got.steps[-1].position < info.steps_per_epoch  # it really was mid-epoch

@@ -1,14 +1,17 @@
-"""Issue 4 in the running app: inspection commands on the worker, the timeline's moments,
-scrubbing and branching, and the docks that show them."""
+"""The inspection views and the timeline in the running app: commands through the training
+thread, scrubbing and branching, and the docks that show them (the policy itself is tested
+without Qt in tests/training/test_driver.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from cnnviz.app.controller import TimelineState, TrainingController, Updates
+from cnnviz.app.controller import TrainingController
 from cnnviz.app.main_window import MainWindow
+from cnnviz.app.messages import Updates
 from cnnviz.training.checkpoint import read_checkpoint
+from cnnviz.training.timeline import TimelineState
 from tests.app.conftest import open_window
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -46,7 +49,7 @@ def new_session(qtbot, controller, config, dataset):
 def steps(qtbot, controller, n):
     for _ in range(n):
         with qtbot.waitSignal(controller.sigCommandDone, timeout=10000,
-                              check_params_cb=lambda name: name == "step"):
+                              check_params_cb=lambda name: name == "step_batch"):
             controller.step_batch()
 
 
@@ -71,24 +74,6 @@ def test_inspection_commands_answer_with_their_events(qtbot, controller, config,
     np.testing.assert_array_equal(emb.labels, dataset.test_labels)
 
 
-def test_layer_stats_flow_only_while_watched(qtbot, controller, config, dataset):
-    box = Inbox(controller)
-    new_session(qtbot, controller, config, dataset)
-    steps(qtbot, controller, 2)
-    qtbot.wait(100)
-    assert box.layer_stats == []  # nobody looks: no cost
-    controller.watch("stats")
-    steps(qtbot, controller, 3)
-    qtbot.waitUntil(lambda: len(box.layer_stats) == 3, timeout=5000)
-    ev = box.layer_stats[-1]
-    assert ev.step == 5 and "0.Conv2D" in ev.names
-    assert np.isfinite(ev.update_ratio[ev.names.index("0.Conv2D")])
-    controller.watch("stats", False)
-    steps(qtbot, controller, 1)
-    qtbot.wait(100)
-    assert len(box.layer_stats) == 3
-
-
 def test_unknown_view_is_an_error_naming_the_choices(qtbot, controller, config, dataset):
     new_session(qtbot, controller, config, dataset)
     with qtbot.waitSignal(controller.sigError, timeout=5000) as blocker:
@@ -100,12 +85,10 @@ def test_timeline_records_moments_and_answers_scrubs(qtbot, recording, config, d
     box = Inbox(recording)
     new_session(qtbot, recording, config, dataset)
     steps(qtbot, recording, 6)
-    qtbot.waitUntil(lambda: box.latest.get("timeline", TimelineState((), 0, 0, 0)).steps
+    qtbot.waitUntil(lambda: box.latest.get("timeline", TimelineState((), 0, 0)).steps
                     == (2, 4, 6), timeout=5000)
     state = box.latest["timeline"]
-    assert 0 < state.memory_mb <= state.budget_mb == 64.0 and state.every == 2
-    files = sum(p.stat().st_size for p in recording.worker.timeline.folder.iterdir())
-    assert state.disk_mb == pytest.approx(files / 2**20) and state.disk_mb > 0
+    assert 0 < state.memory_mb <= state.budget_mb == 64.0 and state.disk_mb > 0
     with qtbot.waitSignal(recording.sigMoment, timeout=5000) as blocker:
         recording.moment(5)
     m = blocker.args[0]
@@ -113,29 +96,11 @@ def test_timeline_records_moments_and_answers_scrubs(qtbot, recording, config, d
     assert m.activations.step == 4 and set(m.filters.filters) == {"0.Conv2D", "3.Conv2D"}
     meta, _ = read_checkpoint(m.checkpoint)
     assert meta["step"] == 4
+    files = sum(p.stat().st_size for p in m.checkpoint.parent.iterdir())
+    assert state.disk_mb == pytest.approx(files / 2**20)
     recording.set_timeline(3, 64)
     steps(qtbot, recording, 3)
     qtbot.waitUntil(lambda: box.latest["timeline"].steps == (2, 4, 6, 9), timeout=5000)
-
-
-def test_a_full_disk_stops_the_snapshots_not_the_training(qtbot, recording, config, dataset,
-                                                          monkeypatch):
-    new_session(qtbot, recording, config, dataset)
-    session = recording.worker.session
-
-    def full(path):
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(session, "save", full)
-    errors = []
-    recording.sigError.connect(errors.append)
-    steps(qtbot, recording, 5)
-    qtbot.waitUntil(lambda: len(errors) == 1, timeout=5000)
-    assert "No space left on device" in errors[0] and "free some disk space" in errors[0]
-    assert "step 2" in errors[0]
-    assert session.step_count == 5 and recording.worker.timeline.moments == []
-    qtbot.wait(100)
-    assert len(errors) == 1  # said once, not at every due step
 
 
 def test_branch_goes_back_and_trains_on_with_new_settings(qtbot, recording, config, dataset):
@@ -146,13 +111,15 @@ def test_branch_goes_back_and_trains_on_with_new_settings(qtbot, recording, conf
         recording.branch(4, config)
     info = blocker.args[0]
     assert info.reason == "branched from step 4" and info.step == 4
-    assert len(info.history["steps"]) == 4 and len(info.previous_history["steps"]) == 6
-    qtbot.waitUntil(lambda: recording.state == "running", timeout=5000)
+    assert len(info.history.steps) == 4 and len(info.previous_history.steps) == 6
+    assert recording.config.lr == 1e-4  # applied before the new session was announced
+    new_steps = []
+    recording.sigUpdates.connect(lambda up: new_steps.extend(up.steps))
+    qtbot.waitUntil(lambda: recording.state == "running" and len(new_steps) >= 2,
+                    timeout=10000)
     recording.pause()
     qtbot.waitUntil(lambda: recording.state == "paused", timeout=5000)
-    session = recording.worker.session
-    assert session.config.lr == 1e-4 and session.step_count > 4
-    assert all(r[3] == pytest.approx(1e-4) for r in session.history["steps"][4:])
+    assert new_steps[0].step == 5 and all(m.lr == pytest.approx(1e-4) for m in new_steps)
 
 
 # -- the window ---------------------------------------------------------------------------
@@ -166,10 +133,12 @@ def win(qtbot, settings, dataset, config):
 
 
 def step_window(qtbot, w, n):
-    target = w.controller.worker.session.step_count + n
+    last = w.controller.last_step
+    target = (last.step if last is not None else w.state.info.step) + n
     for _ in range(n):
         w.step_batch()
-    qtbot.waitUntil(lambda: w.controller.worker.session.step_count == target, timeout=10000)
+    qtbot.waitUntil(lambda: w.controller.last_step is not None
+                    and w.controller.last_step.step == target, timeout=10000)
 
 
 def test_inspection_docks_are_tabbed_beside_the_views_they_explain(win):
@@ -185,82 +154,97 @@ def test_inspection_docks_are_tabbed_beside_the_views_they_explain(win):
 
 
 def test_raising_a_dock_fills_it_and_keeps_it_up_to_date(qtbot, win, dataset):
-    assert win.top_digits.shown_indices() == []
+    assert win.panels["top_digits"].shown_indices() == []
     win.docks["top_digits"].raise_()
-    qtbot.waitUntil(lambda: len(win.top_digits.shown_indices()) == 9, timeout=15000)
-    assert win.controller.worker.watch == {"top"}  # only what is on screen is computed
+    qtbot.waitUntil(lambda: len(win.panels["top_digits"].shown_indices()) == 9, timeout=15000)
+    assert win.inspections.watched == {"top_digits"}  # only what is on screen is computed
     win.docks["debugger"].raise_()
-    qtbot.waitUntil(lambda: "stats" in win.controller.worker.watch, timeout=5000)
+    qtbot.waitUntil(lambda: "debugger" in win.inspections.watched, timeout=5000)
+    inbox = Inbox(win.controller)
+    stats = inbox.layer_stats
     step_window(qtbot, win, 3)
-    qtbot.waitUntil(lambda: "0.Conv2D" in win.debugger.rows(), timeout=10000)
+    qtbot.waitUntil(lambda: "0.Conv2D" in win.panels["debugger"].rows(), timeout=10000)
+    assert [ev.step for ev in stats] == [1, 2, 3]
     win.docks["confusion"].raise_()
-    qtbot.waitUntil(lambda: "stats" not in win.controller.worker.watch, timeout=5000)
+    qtbot.waitUntil(lambda: "debugger" not in win.inspections.watched, timeout=5000)
     win.docks["attribution"].raise_()
-    qtbot.waitUntil(lambda: set(win.attribution.shown()) == {"saliency", "grad_cam",
+    qtbot.waitUntil(lambda: set(win.panels["attribution"].shown()) == {"saliency", "grad_cam",
                                                              "occlusion"}, timeout=10000)
     # back in front after training went on: refilled for the step the network is at now
     win.docks["filters"].raise_()
-    qtbot.waitUntil(lambda: "top" not in win.controller.worker.watch, timeout=5000)
+    qtbot.waitUntil(lambda: "top_digits" not in win.inspections.watched, timeout=5000)
     step_window(qtbot, win, 2)
-    qtbot.waitUntil(lambda: win.curves.num_steps == 5, timeout=5000)
+    assert len(stats) == 3  # the hidden debugger cost nothing
+    qtbot.waitUntil(lambda: win.panels["curves"].num_steps == 5, timeout=5000)
     box = Inbox(win.controller)
     win.docks["top_digits"].raise_()
     qtbot.waitUntil(lambda: "top" in box.latest, timeout=15000)
     assert box.latest["top"].step == 5
     # a digit chosen in the top-digits panel becomes the digit everything shows
-    index = win.top_digits.shown_indices()[0]
-    win.top_digits.choose(0)
-    qtbot.waitUntil(lambda: win.controller.worker.digit == index, timeout=5000)
+    index = win.panels["top_digits"].shown_indices()[0]
+    win.panels["top_digits"].choose(0)
+    assert win.state.digit == index
+    qtbot.waitUntil(lambda: win.panels["digits"].current_index() == index, timeout=5000)
+    win.flush_panels()
+    qtbot.waitUntil(lambda: win.panels["activations"].snapshot.label
+                    == win.state.info.test_labels[index], timeout=5000)
 
 
 def test_scrub_shows_the_moment_then_live_and_branch(qtbot, win):
     step_window(qtbot, win, 6)
-    qtbot.waitUntil(lambda: win.timeline.steps() == [2, 4, 6], timeout=10000)
+    qtbot.waitUntil(lambda: win.panels["timeline"].steps() == [2, 4, 6], timeout=10000)
     win.flush_panels()
-    live_tiles = win.filters.filter_tiles()
+    live_tiles = win.panels["filters"].filter_tiles()
     with qtbot.waitSignal(win.controller.sigMoment, timeout=5000):
-        win.timeline.select_step(2)
-    qtbot.waitUntil(lambda: win._scrubbed is not None, timeout=5000)
-    moment = win._scrubbed
-    assert moment.step == 2 and win.curves.marker_step() == 2
+        win.panels["timeline"].select_step(2)
+    qtbot.waitUntil(lambda: win.state.moment is not None, timeout=5000)
+    moment = win.state.moment
+    assert moment.step == 2 and win.panels["curves"].marker_step() == 2
     assert "step 2" in win.docks["filters"].windowTitle()
-    shown = win.filters.filter_tiles()
+    shown = win.panels["filters"].filter_tiles()
     assert not all(np.array_equal(a, b) for a, b in zip(shown, live_tiles))
-    assert win.activations.snapshot.step == 2
+    assert win.panels["activations"].snapshot.step == 2
     # live snapshots arriving meanwhile do not replace the moment
     win.controller.snapshots()
     qtbot.wait(300)
     win.flush_panels()
-    assert win.activations.snapshot.step == 2
+    assert win.panels["activations"].snapshot.step == 2
 
-    win.timeline.go_live()
-    assert win.curves.marker_step() is None
+    win.panels["timeline"].go_live()
+    assert win.panels["curves"].marker_step() is None
     assert win.docks["filters"].windowTitle() == "Filters"
-    qtbot.waitUntil(lambda: win.activations.snapshot.step == 6, timeout=5000)
+    qtbot.waitUntil(lambda: win.panels["activations"].snapshot.step == 6, timeout=5000)
 
-    win.timeline.select_step(4)
+    win.panels["timeline"].select_step(4)
     with qtbot.waitSignal(win.controller.sigSessionReady, timeout=15000) as blocker:
-        win.timeline.branch()
+        win.panels["timeline"].branch()
     assert blocker.args[0].step == 4
     qtbot.waitUntil(lambda: win.controller.state == "running", timeout=5000)
     win.pause()
     qtbot.waitUntil(lambda: win.controller.state == "paused", timeout=5000)
-    assert len(win.curves.overlay_steps()) == 6  # the old run, drawn under the new one
-    assert win.timeline.is_live()
+    assert len(win.panels["curves"].overlay_steps()) == 6  # the old run, drawn under the new one
+    assert win.panels["timeline"].is_live()
 
 
-def test_timeline_settings_persist_and_reach_the_worker(qtbot, settings, dataset, config):
+def test_timeline_settings_persist_and_reach_the_training_thread(qtbot, settings, dataset,
+                                                                config):
     settings.setValue("timeline/every", 5)
     settings.setValue("timeline/budget_mb", 16)
     w = MainWindow(dataset=dataset, config=config, settings=settings)
     qtbot.addWidget(w)
     try:
-        qtbot.waitUntil(lambda: w.controller.info is not None, timeout=15000)
-        qtbot.waitUntil(lambda: w.controller.worker.timeline.every == 5, timeout=5000)
-        assert w.controller.worker.timeline.max_bytes == 16 * 2**20
-        w.timeline.every_spin.setValue(7)
-        w.timeline.every_spin.editingFinished.emit()
-        qtbot.waitUntil(lambda: w.controller.worker.timeline.every == 7, timeout=5000)
+        box = Inbox(w.controller)
+        qtbot.waitUntil(lambda: w.state.info is not None, timeout=15000)
+        for _ in range(5):
+            w.step_batch()
+        qtbot.waitUntil(lambda: box.latest.get("timeline", TimelineState((), 0, 0)).steps
+                        == (5,), timeout=10000)
+        assert box.latest["timeline"].budget_mb == 16
+        w.panels["timeline"].every_spin.setValue(7)
+        w.panels["timeline"].every_spin.editingFinished.emit()
+        for _ in range(2):
+            w.step_batch()
+        qtbot.waitUntil(lambda: box.latest["timeline"].steps == (5, 7), timeout=10000)
     finally:
         w.close()
     assert int(settings.value("timeline/every")) == 7

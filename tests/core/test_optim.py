@@ -342,6 +342,21 @@ def test_onecycle_momentum():
     assert scheduled_momentum("constant", 0.7, 3, total) == 0.7
 
 
+@pytest.mark.parametrize("base", [0.0, 0.5, 0.8, 0.9, 0.99])
+def test_onecycle_momentum_follows_the_base_value(base):
+    """The Momentum box must change the optimizer's momentum under one-cycle too: the cycle
+    swings 0.1 around the base value, clipped to [0, 0.999]."""
+    total = 100
+    got = np.array([scheduled_momentum("onecycle", base, s, total) for s in range(total)])
+    high = min(base + 0.05, 0.999)
+    assert got[0] == pytest.approx(high) and got[-1] == pytest.approx(high)
+    assert got.min() == pytest.approx(max(high - 0.1, 0.0))
+    assert (got >= 0).all() and (got < 1).all()
+    other = 0.3 if base > 0.5 else 0.8
+    assert not np.allclose(got, [scheduled_momentum("onecycle", other, s, total)
+                                 for s in range(total)])
+
+
 def test_unknown_schedule():
     assert set(SCHEDULES) == {"constant", "step", "cosine", "onecycle"}
     with pytest.raises(ValueError) as info:
