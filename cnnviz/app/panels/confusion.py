@@ -6,10 +6,10 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6 import QtCore, QtGui, QtWidgets
+from PySide6 import QtCore, QtWidgets
 from PySide6.QtCore import Signal
 
-from cnnviz.app.panels.colormaps import ACCENT, sequential, text_is_dark
+from cnnviz.app.panels.confusion_matrix import MatrixPlot
 from cnnviz.app.state import AppState
 from cnnviz.app.widgets.forms import (
     STRETCH,
@@ -19,7 +19,6 @@ from cnnviz.app.widgets.forms import (
     tool_button,
 )
 from cnnviz.app.widgets.gallery import Gallery
-from cnnviz.app.widgets.images import draw_box, image_item
 from cnnviz.training.events import Evaluation
 
 __all__ = ["ConfusionPanel", "PAGE_SIZE"]
@@ -28,7 +27,6 @@ PAGE_SIZE = 100
 LOG_COUNTS, ROW_PERCENT = "log counts", "row %"
 MOST, LEAST, BY_INDEX = "most sure", "least sure", "by index"
 GALLERY_MIN_WIDTH = 150
-CACHE = QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache
 
 
 class ConfusionPanel(QtWidgets.QWidget):
@@ -49,14 +47,11 @@ class ConfusionPanel(QtWidgets.QWidget):
         self._ev: Evaluation | None = None
         self._images: np.ndarray | None = None
         self._names: tuple[str, ...] = ()
-        self._k = 0
-        self._texts: list[list[pg.TextItem]] = []
         self._cell: tuple[int, int] | None = None
         self._indices = np.zeros(0, np.int64)
         self._page = 0
         self._chosen: int | None = None  # position in the gallery list
         self._order_touched = False
-        self._cmap = sequential()
 
         # controls
         self.scale_combo = QtWidgets.QComboBox()
@@ -71,28 +66,9 @@ class ConfusionPanel(QtWidgets.QWidget):
         # matrix
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setMinimumHeight(140)
-        self.plot = self.graphics.addPlot()
-        self.plot.invertY(True)
-        self.plot.setMouseEnabled(x=False, y=False)
-        self.plot.setMenuEnabled(False)
-        self.plot.hideButtons()
-        self.plot.setDefaultPadding(0.0)
-        self.plot.showAxes(True, showValues=(True, False, True, True))
-        self.plot.setLabel("left", "true")
-        self.plot.setLabel("bottom", "predicted")
-        for side in ("left", "right", "bottom", "top"):
-            self.plot.getAxis(side).setStyle(tickLength=0)
-        self.plot.getAxis("right").setToolTip("Per-class accuracy: correct / all of that class")
-        self.matrix_image = image_item(self._cmap)
-        self.plot.addItem(self.matrix_image)
-        self.selection = pg.PlotCurveItem(pen=pg.mkPen(ACCENT, width=3))
-        self.selection.setZValue(10)
-        self.plot.addItem(self.selection)
-        self._font = QtGui.QFont()
-        self._font.setPixelSize(11)
-        self._text_state: list[list[tuple[str, bool]]] = []
-        self._ticks = None
-        self._make_texts(10)  # the usual 10 classes: made now rather than mid-training
+        self.matrix = MatrixPlot()
+        self.plot = self.matrix.plot
+        self.graphics.addItem(self.plot)
 
         # gallery
         self.gallery_box = QtWidgets.QWidget()
@@ -143,7 +119,6 @@ class ConfusionPanel(QtWidgets.QWidget):
         self.close_button.clicked.connect(self._on_close)
         self.gallery.sigChosen.connect(self._on_thumb_clicked)
         self.gallery.sigHovered.connect(self._on_thumb_hover)
-        self.plot.getViewBox().sigResized.connect(self._fit_font)
         self.graphics.scene().sigMouseClicked.connect(self._on_matrix_clicked)
         self.graphics.scene().sigMouseMoved.connect(self._on_matrix_hover)
         if state is not None:  # a scrubbed timeline moment shows its confusion matrix
@@ -168,9 +143,8 @@ class ConfusionPanel(QtWidgets.QWidget):
         k = int(np.shape(ev.confusion)[0])
         names = tuple(class_names)
         self._names = names if len(names) == k else tuple(str(i) for i in range(k))
-        if k != self._k:
-            self._make_texts(k)
-            self._cell = None if self._cell is None or max(self._cell) >= k else self._cell
+        if self._cell is not None and max(self._cell) >= k:
+            self._cell = None
         self._draw_matrix()
         if self._cell is not None:
             self._fill_gallery(keep_page=True)
@@ -179,8 +153,9 @@ class ConfusionPanel(QtWidgets.QWidget):
         """Open the gallery of the digits of class `true_class` predicted as `pred_class`."""
         if self._ev is None:
             raise RuntimeError("no evaluation yet")
-        if not (0 <= true_class < self._k and 0 <= pred_class < self._k):
-            raise IndexError(f"cell ({true_class}, {pred_class}) outside {self._k}x{self._k}")
+        k = self.matrix.k
+        if not (0 <= true_class < k and 0 <= pred_class < k):
+            raise IndexError(f"cell ({true_class}, {pred_class}) outside {k}x{k}")
         self._cell = (int(true_class), int(pred_class))
         if not self._order_touched:
             self.order_combo.setCurrentText(MOST if true_class != pred_class else LEAST)
@@ -211,9 +186,7 @@ class ConfusionPanel(QtWidgets.QWidget):
 
     def cell_texts(self) -> list[list[str]]:
         """The texts shown in the matrix cells, [true][pred] (empty before an evaluation)."""
-        if self._ev is None:
-            return []
-        return [[t.textItem.toPlainText() for t in row] for row in self._texts]
+        return self.matrix.cell_texts()
 
     def page(self) -> tuple[int, int]:
         """(current page, number of pages) of the gallery, 0-based."""
@@ -225,114 +198,23 @@ class ConfusionPanel(QtWidgets.QWidget):
 
     # -- matrix ---------------------------------------------------------------------------
 
-    def _make_texts(self, k: int):
-        for row in self._texts:
-            for t in row:
-                self.plot.removeItem(t)
-        self._texts = []
-        for r in range(k):
-            row = []
-            for c in range(k):
-                t = pg.TextItem("", anchor=(0.5, 0.5))
-                t.textItem.setCacheMode(CACHE)  # repaints blit a pixmap: ~2x faster
-                t.setFont(self._font)
-                t.setPos(c, r)
-                self.plot.addItem(t)
-                row.append(t)
-            self._texts.append(row)
-        self._text_state = [[("", False)] * k for _ in range(k)]
-        self._k = k
-        self.matrix_image.setRect(QtCore.QRectF(-0.5, -0.5, k, k))
-        self.plot.setRange(xRange=(-0.5, k - 0.5), yRange=(-0.5, k - 0.5), padding=0)
-
     def _draw_matrix(self):
-        ev, k = self._ev, self._k
-        cm = np.asarray(ev.confusion, np.int64)
-        rows = cm.sum(axis=1)
-        frac = cm / np.maximum(rows, 1)[:, None]
-        percent = self.scale_combo.currentText() == ROW_PERCENT
-        if percent:
-            values = np.log1p(1000 * frac) / np.log1p(1000)
-        else:
-            values = np.log1p(cm) / np.log1p(max(int(cm.max()), 1))
-        self.matrix_image.setImage(values.astype(np.float32), autoLevels=False, levels=(0, 1))
-        self.matrix_image.setRect(QtCore.QRectF(-0.5, -0.5, k, k))
-        dark = text_is_dark(self._cmap, values)
-        for r in range(k):
-            for c in range(k):
-                n = int(cm[r, c])
-                if n == 0:
-                    text = ""
-                elif percent:
-                    p = 100 * frac[r, c]
-                    text = f"{p:.0f}" if p >= 9.95 else f"{p:.1f}"
-                else:
-                    text = str(n)
-                # only touch items that change: each update of a TextItem costs
-                state = (text, bool(dark[r, c]))
-                if self._text_state[r][c] != state:
-                    self._text_state[r][c] = state
-                    t = self._texts[r][c]
-                    t.setText(text)
-                    t.setColor("#000000" if state[1] else "#ffffff")
-        self._fit_font()
-        if all(len(n) <= 3 for n in self._names):
-            left = bottom = list(enumerate(self._names))
-        else:  # long names (Fashion-MNIST): numbered rows, numbers under the columns
-            left = [(i, f"{i} {n if len(n) <= 6 else n[:5] + '…'}")
-                    for i, n in enumerate(self._names)]
-            bottom = [(i, str(i)) for i in range(k)]
-        acc = [(i, f"{cm[i, i] / rows[i]:.0%}" if rows[i] else "–") for i in range(k)]
-        if (left, bottom, acc) != self._ticks:
-            self._ticks = (left, bottom, acc)
-            self.plot.getAxis("left").setTicks([left, []])
-            self.plot.getAxis("bottom").setTicks([bottom, []])
-            self.plot.getAxis("right").setTicks([acc, []])
-        n = int(cm.sum())
+        ev = self._ev
+        self.matrix.show(ev.confusion, self._names, self.scale_combo.currentText() == ROW_PERCENT)
+        self.matrix.set_selection(self._cell)
+        n = int(np.sum(ev.confusion))
         self.title.setText(f"{ev.split} set: {ev.accuracy:.1%} correct of {n} digits "
                            f"(step {ev.step}); right: accuracy per class")
-        self._draw_selection()
-
-    def _fit_font(self):
-        """Cell numbers as large as the cells allow (6 to 13 px)."""
-        if not self._k:
-            return
-        rect = self.plot.getViewBox().rect()
-        cw, ch = rect.width() / self._k, rect.height() / self._k
-        chars = max([len(text) for row in self._text_state for text, _ in row] + [1])
-        px = int(np.clip(min(ch * 0.6, cw * 0.92 / (0.62 * chars)), 6, 13))
-        if px != self._font.pixelSize():
-            self._font.setPixelSize(px)
-            for row in self._texts:
-                for t in row:
-                    t.setFont(self._font)
-
-    def _draw_selection(self):
-        if self._cell is None:
-            self.selection.setData([], [])
-        else:
-            r, c = self._cell
-            draw_box(self.selection, c - 0.5, r - 0.5, c + 0.5, r + 0.5)
-
-    def _cell_at(self, scene_pos):
-        vb = self.plot.getViewBox()
-        if self._ev is None or not vb.sceneBoundingRect().contains(scene_pos):
-            return None
-        p = vb.mapSceneToView(scene_pos)
-        r, c = int(round(p.y())), int(round(p.x()))
-        if 0 <= r < self._k and 0 <= c < self._k:
-            return r, c
-        return None
 
     def _on_matrix_clicked(self, ev):
         if ev.button() != QtCore.Qt.MouseButton.LeftButton:
             return
-        cell = self._cell_at(ev.scenePos())
+        cell = self.matrix.cell_at(ev.scenePos())
         if cell is not None:
             self.select_cell(*cell)
 
     def _on_matrix_hover(self, pos):
-        cell = self._cell_at(pos)
+        cell = self.matrix.cell_at(pos)
         if cell is None:
             return
         r, c = cell
@@ -367,7 +249,7 @@ class ConfusionPanel(QtWidgets.QWidget):
         n = len(idx)
         self.gallery_title.setText(
             f"true {self._names[t]} → pred {self._names[p]}: {n} digit{'s' if n != 1 else ''}")
-        self._draw_selection()
+        self.matrix.set_selection(self._cell)
         if not self.gallery_box.isVisible():
             self.gallery_box.setVisible(True)
             self._arrange(force=True)
@@ -430,7 +312,7 @@ class ConfusionPanel(QtWidgets.QWidget):
         self._cell = None
         self._indices = np.zeros(0, np.int64)
         self._chosen = None
-        self._draw_selection()
+        self.matrix.set_selection(self._cell)
 
     def _arrange(self, force: bool = False):
         """Gallery beside the matrix when the panel is wide, below it when it is tall."""

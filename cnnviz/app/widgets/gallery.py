@@ -17,7 +17,6 @@ __all__ = ["CellShape", "Gallery"]
 
 CACHE = QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache
 FONT_PX = (7, 12)  # smallest and largest label font, pixels
-FILL = 0.85  # font size / height of one text line of the label band
 TOP = 2  # room above the first row for the outline, image pixels
 
 
@@ -201,10 +200,16 @@ class Gallery(QtWidgets.QScrollArea):
                 t.setVisible(state is not None)
 
     def _fit_font(self):
-        """Labels as large as their band allows (FONT_PX)."""
-        px_per_unit = 1.0 / max(self.vb.viewPixelSize()[1], 1e-6)
-        line = self.cell.label / self.cell.lines * px_per_unit
-        px = int(np.clip(line * FILL, *FONT_PX))
+        """Labels as large as their band allows (FONT_PX): all their lines, with the text
+        item's top margin, fit above the next row."""
+        band = self.cell.label / max(self.vb.viewPixelSize()[1], 1e-6)  # screen pixels
+        margin = self._texts[0].textItem.document().documentMargin() if self._texts else 4
+        font, px = QtGui.QFont(self._font), FONT_PX[1]
+        while px > FONT_PX[0]:
+            font.setPixelSize(px)
+            if QtGui.QFontMetrics(font).lineSpacing() * self.cell.lines + margin <= band:
+                break
+            px -= 1
         if px != self._font.pixelSize():
             self._font.setPixelSize(px)
             for t in self._texts:
