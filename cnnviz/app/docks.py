@@ -1,8 +1,8 @@
 """The window's docks as one table, and what belongs to docks: building them, the default
 arrangement, titles that follow the timeline, and which ones are on screen.
 
-Adding a panel: write its module in panels/, add a row to DOCKS, place it in
-`default_layout`, and route its data in router.py.
+Adding a panel: write its module in panels/ and add a row to DOCKS (where it goes, what it
+follows); route its data in router.py when it shows what the training thread sends.
 """
 
 from __future__ import annotations
@@ -32,34 +32,47 @@ __all__ = ["DOCKS", "Dock", "Docks"]
 @dataclass(frozen=True)
 class Dock:
     """key: the name code uses; title: what the user reads; panel: its widget class;
-    watch: the inspection view (training.driver.WATCHABLE) computed only while the dock is on
-    screen; timeline: it shows the scrubbed moment, and its title says so; scroll: a tall
-    form that scrolls rather than force a tall window; state: its panel takes the AppState
-    (`panel(state=...)`) and subscribes to what it shows of it."""
+    place: where the default layout puts it, after the rows above it: ("left",) or
+    ("right",) in that dock area, ("below", key) or ("right of", key) of another dock, or
+    ("tab", key) behind another; watch: the inspection view (training.driver.WATCHABLE)
+    computed only while the dock is on screen; timeline: it shows the scrubbed moment, and
+    its title says so; state: its panel takes the AppState (`panel(state=...)`) and
+    subscribes to what it shows of it; scroll: a tall form that scrolls rather than force
+    a tall window."""
 
     key: str
     title: str
     panel: type
+    place: tuple
     watch: str | None = None
     timeline: bool = False
-    scroll: bool = False
     state: bool = False
+    scroll: bool = False
 
 
+#: Settings left; curves, timeline and confusion (tabs: embedding, step debugger) in the
+#: middle; activations, filters (tab: top digits) and digits (tab: where it looks) right.
 DOCKS = (
-    Dock("curves", "Curves", CurvesPanel, state=True),
-    Dock("filters", "Filters", FiltersPanel, timeline=True, state=True),
-    Dock("activations", "Activations", ActivationsPanel, timeline=True, state=True),
-    Dock("confusion", "Confusion matrix", ConfusionPanel, timeline=True, state=True),
-    Dock("digits", "Digits", DigitsPanel, state=True),
-    Dock("controls", "Controls", ControlsPanel, scroll=True),
-    Dock("architecture", "Architecture", ArchitecturePanel),
-    Dock("timeline", "Timeline", TimelinePanel),
-    Dock("attribution", "Where it looks", AttributionPanel, watch="attribution"),
-    Dock("top_digits", "Top digits", TopDigitsPanel, watch="top"),
-    Dock("embedding", "Embedding", EmbeddingPanel, watch="embedding"),
-    Dock("debugger", "Step debugger", DebuggerPanel, watch="stats"),
+    Dock("controls", "Controls", ControlsPanel, ("left",), scroll=True),
+    Dock("architecture", "Architecture", ArchitecturePanel, ("tab", "controls")),
+    Dock("curves", "Curves", CurvesPanel, ("right",), state=True),
+    Dock("activations", "Activations", ActivationsPanel, ("right of", "curves"), timeline=True,
+         state=True),
+    Dock("confusion", "Confusion matrix", ConfusionPanel, ("below", "curves"), timeline=True,
+         state=True),
+    Dock("filters", "Filters", FiltersPanel, ("below", "activations"), timeline=True,
+         state=True),
+    Dock("digits", "Digits", DigitsPanel, ("below", "filters"), state=True),
+    Dock("timeline", "Timeline", TimelinePanel, ("below", "curves")),
+    Dock("embedding", "Embedding", EmbeddingPanel, ("tab", "confusion"), watch="embedding"),
+    Dock("debugger", "Step debugger", DebuggerPanel, ("tab", "confusion"), watch="stats"),
+    Dock("attribution", "Where it looks", AttributionPanel, ("tab", "digits"),
+         watch="attribution"),
+    Dock("top_digits", "Top digits", TopDigitsPanel, ("tab", "filters"), watch="top"),
 )
+_AREAS = {"left": Qt.DockWidgetArea.LeftDockWidgetArea,
+          "right": Qt.DockWidgetArea.RightDockWidgetArea}
+_SPLITS = {"below": Qt.Orientation.Vertical, "right of": Qt.Orientation.Horizontal}
 _FEATURES = (QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable
              | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetFloatable
              | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetClosable)
@@ -99,30 +112,24 @@ class Docks(QObject):
                                                      "(timeline)")
 
     def default_layout(self) -> None:
-        """The arrangement for 1600x1000: settings left; curves, timeline and confusion (with
-        the embedding and the step debugger as tabs) in the middle; activations, filters
-        (tab: top digits) and digits (tab: where it looks) on the right."""
+        """Every dock where DOCKS places it, the first of each group of tabs in front."""
         w, d = self.window, self.docks
         for dock in d.values():
             dock.setFloating(False)
             w.removeDockWidget(dock)
-        w.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, d["controls"])
-        w.tabifyDockWidget(d["controls"], d["architecture"])
-        w.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, d["curves"])
-        for first, second, orientation in (
-                ("curves", "activations", Qt.Orientation.Horizontal),
-                ("curves", "confusion", Qt.Orientation.Vertical),
-                ("activations", "filters", Qt.Orientation.Vertical),
-                ("filters", "digits", Qt.Orientation.Vertical),
-                ("curves", "timeline", Qt.Orientation.Vertical)):
-            w.splitDockWidget(d[first], d[second], orientation)
-        for first, tab in (("confusion", "embedding"), ("confusion", "debugger"),
-                           ("digits", "attribution"), ("filters", "top_digits")):
-            w.tabifyDockWidget(d[first], d[tab])
+        for row in DOCKS:
+            how, *where = row.place
+            if how in _AREAS:
+                w.addDockWidget(_AREAS[how], d[row.key])
+            elif how == "tab":
+                w.tabifyDockWidget(d[where[0]], d[row.key])
+            else:
+                w.splitDockWidget(d[where[0]], d[row.key], _SPLITS[how])
         for dock in d.values():
             dock.show()
-        for key in ("controls", "confusion", "digits", "filters"):
-            d[key].raise_()
+        for row in DOCKS:
+            if row.place[0] == "tab":
+                d[row.place[1]].raise_()
         self._size()
         QTimer.singleShot(0, self._size)  # again once the window has its real size
 
