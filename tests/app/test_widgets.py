@@ -123,3 +123,23 @@ def test_drawing_pad_strokes_ink_the_canvas_and_emit_once_per_stroke(qtbot):
     pad.clear()
     pad.stroke_end()  # nothing drawn since: nothing to emit
     assert pad.canvas.max() == 0 and len(drawn) == 1
+
+
+def test_a_trailing_coalescer_waits_a_full_interval_and_a_leading_one_does_not(qtbot):
+    """The curves use the trailing kind, so their repaint does not fall in the same event
+    loop turn as the other panels' (a longer single stall of the GUI)."""
+    import time
+
+    from cnnviz.app.widgets.coalescer import Coalescer
+
+    for leading, bounds in ((False, (0.09, 1.0)), (True, (0.0, 0.08))):
+        calls = []
+        c = Coalescer(lambda calls=calls: calls.append(time.perf_counter()), 100,
+                      leading=leading)
+        t0 = time.perf_counter()
+        c.request()
+        c.request()
+        qtbot.waitUntil(lambda calls=calls: bool(calls), timeout=2000)
+        qtbot.wait(150)
+        assert len(calls) == 1, leading
+        assert bounds[0] <= calls[0] - t0 <= bounds[1], (leading, calls[0] - t0)

@@ -51,7 +51,7 @@ class CurvesPanel(QtWidgets.QWidget):
         self._marker_step: int | None = None
         self._weight = 0.9
         self._smoothers = (Smoother(self._weight), Smoother(self._weight))
-        self._redraw = Coalescer(self._draw, REDRAW_MS, self)
+        self._redraw = Coalescer(self._draw, REDRAW_MS, self, leading=False)
 
         # controls
         self.smoothing = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)

@@ -14,14 +14,18 @@ class Coalescer(QtCore.QObject):
     """Run `fn` at most once per `interval_ms`, always with the newest state.
 
     Call `request()` as often as data arrives: the first request after a quiet spell runs
-    on the next turn of the event loop, later ones are merged until the interval has
-    passed. `flush()` runs a pending call at once (for accessors and tests).
+    on the next turn of the event loop (with `leading=False`: a full interval later, so a
+    view fed at every drain of the training thread does not repaint in the same turn as
+    the others), later ones are merged until the interval has passed. `flush()` runs a
+    pending call at once (for accessors and tests).
     """
 
-    def __init__(self, fn, interval_ms: int = 40, parent: QtCore.QObject | None = None):
+    def __init__(self, fn, interval_ms: int = 40, parent: QtCore.QObject | None = None,
+                 leading: bool = True):
         super().__init__(parent)
         self._fn = fn
         self._interval = interval_ms / 1000.0
+        self._leading = leading
         self._last = -math.inf
         self._pending = False
         self._timer = QtCore.QTimer(self)
@@ -35,7 +39,8 @@ class Coalescer(QtCore.QObject):
     def request(self) -> None:
         self._pending = True
         if not self._timer.isActive():
-            wait = self._interval - (time.perf_counter() - self._last)
+            since = time.perf_counter() - self._last if self._leading else 0.0
+            wait = self._interval - since
             self._timer.start(int(max(0.0, wait) * 1000))
 
     def flush(self) -> None:
