@@ -3,11 +3,14 @@ drawing pad; pytest-qt on the offscreen platform."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from PySide6 import QtCore, QtWidgets
 
 from cnnviz.app.panels.colormaps import diverging, greys
+from cnnviz.app.widgets.coalescer import Coalescer
 from cnnviz.app.widgets.drawing_pad import DrawingPad
 from cnnviz.app.widgets.forms import STRETCH, control_row
 from cnnviz.app.widgets.gallery import CellShape, Gallery
@@ -128,10 +131,6 @@ def test_drawing_pad_strokes_ink_the_canvas_and_emit_once_per_stroke(qtbot):
 def test_a_trailing_coalescer_waits_a_full_interval_and_a_leading_one_does_not(qtbot):
     """The curves use the trailing kind, so their repaint does not fall in the same event
     loop turn as the other panels' (a longer single stall of the GUI)."""
-    import time
-
-    from cnnviz.app.widgets.coalescer import Coalescer
-
     for leading, bounds in ((False, (0.09, 1.0)), (True, (0.0, 0.08))):
         calls = []
         c = Coalescer(lambda calls=calls: calls.append(time.perf_counter()), 100,
