@@ -20,13 +20,15 @@ from cnnviz.app.panels import curves_hover as hover
 from cnnviz.app.panels.curves_hover import LR, OLD, RAW, SMOOTH, TEST, VAL
 from cnnviz.app.state import AppState
 from cnnviz.app.widgets.coalescer import Coalescer
-from cnnviz.training.history import History, Table, ema
+from cnnviz.training.history import STEP_COLUMNS, History, Table, ema
 from cnnviz.training.metrics import Smoother
 
 __all__ = ["CurvesPanel"]
 
 REDRAW_MS = 200  # new points reach the plots at most 5 times a second
 MARK = "#f06292"  # pink: the step marker of `set_marker`
+
+_COL = {name: i for i, name in enumerate(STEP_COLUMNS)}  # step row columns by name
 
 
 class CurvesPanel(QtWidgets.QWidget):
@@ -204,8 +206,8 @@ class CurvesPanel(QtWidgets.QWidget):
     def append_steps(self, steps) -> None:
         """steps: (n, 4) rows in STEP_COLUMNS order (accuracy 0..1); rows at or before the
         last step already shown are ignored."""
-        steps = np.asarray(steps, np.float64).reshape(-1, 4)
-        steps = steps[steps[:, 0] > self._history.steps.last("step", -math.inf)]
+        steps = np.asarray(steps, np.float64).reshape(-1, len(STEP_COLUMNS))
+        steps = steps[steps[:, _COL["step"]] > self._history.steps.last("step", -math.inf)]
         if len(steps):
             self._history.steps.append(steps)
             self._smooth(steps)
@@ -266,8 +268,8 @@ class CurvesPanel(QtWidgets.QWidget):
         """Append the smoothed loss and accuracy of step rows (n, 4) to `_smoothed`."""
         loss, acc = self._smoothers
         self._smoothed.append(np.column_stack((
-            [loss.update(v) for v in steps[:, 1].tolist()],
-            [acc.update(v) for v in steps[:, 2].tolist()])))
+            [loss.update(v) for v in steps[:, _COL["loss"]].tolist()],
+            [acc.update(v) for v in steps[:, _COL["accuracy"]].tolist()])))
 
     def _resmooth(self) -> None:
         """Smooth the whole history again with the current weight."""
