@@ -232,7 +232,8 @@ def test_pool_output_shape_errors():
         AvgPool2D(0)
 
 
-@pytest.mark.parametrize("h,w,k,s", [(6, 6, 2, 2), (7, 5, 3, 2), (6, 7, 3, 1)])
+@pytest.mark.parametrize("h,w,k,s", [(6, 6, 2, 2), (7, 5, 3, 2), (6, 7, 3, 1), (7, 8, 3, 3),
+                                     (5, 5, 2, 2)])
 def test_maxpool_routes_gradient_to_the_max_only(h, w, k, s):
     """Tie-free input: dx is the sum over windows of dy placed at each window's argmax."""
     n, c = 2, 2
@@ -253,7 +254,7 @@ def test_maxpool_routes_gradient_to_the_max_only(h, w, k, s):
     np.testing.assert_allclose(dx, ref, rtol=1e-12, atol=0)
 
 
-@pytest.mark.parametrize("k,s", [(2, 2), (3, 1), (3, 2)])
+@pytest.mark.parametrize("k,s", [(2, 2), (3, 1), (3, 2), (3, 3)])
 def test_maxpool_with_ties_routes_each_window_to_exactly_one_position(k, s):
     h, w = 7, 6
     x = np.zeros((1, 2, h, w))

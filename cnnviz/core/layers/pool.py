@@ -41,16 +41,36 @@ class _Pool2D(Layer):
                 yield x[:, :, i : i + s * (ho - 1) + 1 : s, j : j + s * (wo - 1) + 1 : s]
 
     def _scatter(self, x_shape, per_offset):
-        """dx (N, C, H, W) from per_offset(i, j) -> the gradient of window offset (i, j)."""
+        """dx (N, C, H, W) from per_offset(i, j, out) -> the gradient of window offset (i, j),
+        written into `out` (an (N, C, Ho, Wo) view of dx) when that is given, else returned.
+
+        Windows that do not overlap (stride == kernel) each own their pixels: every offset
+        is written once into its strided view of dx, with no zero fill and no adds. Otherwise
+        the offsets are added into zeros."""
         k, s = self.kernel_size, self.stride
-        first = per_offset(0, 0)
-        xp = array_module(first)
-        ho, wo = first.shape[2:]
-        dx = xp.zeros(x_shape, dtype=first.dtype)
-        for i in range(k):
-            for j in range(k):
-                part = first if i == j == 0 else per_offset(i, j)
-                dx[:, :, i : i + s * ho : s, j : j + s * wo : s] += part
+        _, ho, wo = self.output_shape(x_shape[1:])
+        views = [(i, j, (slice(None), slice(None), slice(i, i + s * ho, s),
+                         slice(j, j + s * wo, s))) for i in range(k) for j in range(k)]
+        if s == k:
+            dx = self._empty(x_shape, ho * k, wo * k)
+            for i, j, view in views:
+                per_offset(i, j, dx[view])
+            return dx
+        dx = None
+        for i, j, view in views:
+            part = per_offset(i, j, None)
+            if dx is None:
+                dx = array_module(part).zeros(x_shape, dtype=part.dtype)
+            dx[view] += part
+        return dx
+
+    def _empty(self, x_shape, h, w):
+        """An uninitialised dx, but zero outside the first h rows and w columns (the pixels
+        no window covers)."""
+        xp, dtype = self._xp_dtype
+        dx = xp.empty(x_shape, dtype=dtype)
+        dx[:, :, h:, :] = 0
+        dx[:, :, :h, w:] = 0
         return dx
 
 
@@ -66,19 +86,31 @@ class MaxPool2D(_Pool2D):
         for part in parts:
             xp.maximum(y, part, out=y)
         self._cache = (x, y)
+        self._xp_dtype = (xp, x.dtype)
         return y
 
     def backward(self, dy):
+        """Each window's gradient goes to the first offset (row-major) that holds its max:
+        `left` is the gradient not routed yet, zeroed where an offset takes it."""
         x, y = self._cache
         xp = array_module(dy)
-        taken = xp.zeros(y.shape, dtype=bool)
-        masks = []
-        for part in self._offsets(x):
-            hit = (part == y) & ~taken
-            taken |= hit
-            masks.append(hit)
-        flat = iter(masks)
-        return self._scatter(x.shape, lambda i, j: dy * next(flat))
+        parts = list(self._offsets(x))
+        left = dy.astype(y.dtype, copy=True)
+        last = len(parts) - 1
+
+        def route(i, j, out):
+            n = i * self.kernel_size + j
+            if n == last:  # whatever is left belongs to the last offset
+                if out is not None:
+                    out[...] = left
+                return left
+            hit = parts[n] == y
+            part = xp.multiply(left, hit, out=out)
+            xp.logical_not(hit, out=hit)
+            left.__imul__(hit)
+            return part
+
+        return self._scatter(x.shape, route)
 
 
 class AvgPool2D(_Pool2D):
@@ -92,8 +124,16 @@ class AvgPool2D(_Pool2D):
             y = part.copy() if y is None else y.__iadd__(part)
         y *= 1.0 / self.kernel_size**2
         self._cache = x.shape
+        self._xp_dtype = (array_module(x), x.dtype)
         return y
 
     def backward(self, dy):
-        share = dy / (self.kernel_size**2)
-        return self._scatter(self._cache, lambda i, j: share)
+        share = (dy / (self.kernel_size**2)).astype(self._xp_dtype[1], copy=False)
+
+        def spread(i, j, out):
+            if out is None:
+                return share
+            out[...] = share
+            return out
+
+        return self._scatter(self._cache, spread)
