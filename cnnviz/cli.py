@@ -8,7 +8,8 @@ import resource
 import sys
 import time
 
-from cnnviz.backend import BackendError
+from cnnviz.backend import BackendError, to_numpy
+from cnnviz.core.losses import softmax
 from cnnviz.core.model import SpecError, build_model, format_summary
 from cnnviz.core.optim import OPTIMIZERS, SCHEDULES
 from cnnviz.core.presets import DEFAULT_PRESET, PRESETS, preset
@@ -113,13 +114,18 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--limit-test", type=int, metavar="N")
     e.add_argument("--json", action="store_true")
 
-    b = sub.add_parser("bench", help="training-step throughput on synthetic data")
+    b = sub.add_parser("bench", help="training-step (or, with --eval, evaluation) throughput "
+                       "and per-layer times on synthetic data")
     b.add_argument("--arch", choices=sorted(PRESETS), default=DEFAULT_PRESET)
     b.add_argument("--batch-size", type=int, default=64)
-    b.add_argument("--steps", type=int, default=100)
+    b.add_argument("--steps", type=int, default=100, help="timed steps (batches with --eval)")
     b.add_argument("--warmup", type=int, default=10)
+    b.add_argument("--eval", action="store_true",
+                   help="time eval-mode forward passes (as evaluate runs them), no backward")
+    b.add_argument("--optimizer", choices=OPTIMIZERS,
+                   help=f"optimizer of the training steps (default {TrainConfig.optimizer})")
     b.add_argument("--backend", choices=("auto", "numpy", "cupy"), default="numpy")
-    b.add_argument("--json", action="store_true")
+    b.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
 
     s = sub.add_parser("summary", help="the layer table of an architecture")
     _arch_args(s)
@@ -213,40 +219,80 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_bench(args) -> int:
+    """Throughput of training steps (or eval-mode forward passes with --eval) on synthetic
+    data after a warm-up, then each layer's forward (and backward) milliseconds averaged over
+    up to 20 more profiled steps."""
     steps, warmup, bs = args.steps, args.warmup, args.batch_size
+    if steps < 1 or warmup < 0 or bs < 1:
+        raise ValueError("steps and batch size must be at least 1, warmup 0 or more")
+    mode = "eval" if args.eval else "train"
     config = TrainConfig(arch=args.arch, batch_size=bs, backend=args.backend, val_size=0,
                          epochs=1, schedule="constant", lr=1e-3)
-    session = TrainingSession(config, synthetic_dataset(bs * (steps + warmup), 10))
+    if args.optimizer:
+        config.optimizer = args.optimizer
+    # training takes steps + warmup batches (one epoch); evaluation cycles over up to 20
+    batches = steps + warmup if mode == "train" else min(steps + warmup, 20)
+    session = TrainingSession(config, synthetic_dataset(bs * batches, 10))
+    model, backend = session.model, session.backend
+    if mode == "train":
+        run = session.step
+    else:
+        x = session.splits["train"][0]
+        count = [0]
+
+        def run():
+            # as TrainingSession.evaluate: to the device, eval-mode forward, softmax, to host
+            i = count[0] % batches * bs
+            count[0] += 1
+            return to_numpy(softmax(model.forward(backend.to_device(x[i : i + bs]), False)))
+
+        model.eval()
     for _ in range(warmup):
-        session.step()
+        run()
     t0 = time.perf_counter()
     for _ in range(steps):
-        session.step()
+        run()
     seconds = time.perf_counter() - t0
-    model = session.model
+    profiled = min(steps, 20)
     model.profile = True
     sums = {name: [0.0, 0.0] for name in model.names}
     session.batches.load_state_dict({**session.batches.state_dict(), "position": 0})
-    for _ in range(min(steps, 20)):
-        session.step()
+    for _ in range(profiled):
+        run()
         for name, (f, b) in model.timings.items():
-            sums[name][0] += f / min(steps, 20)
-            sums[name][1] += b / min(steps, 20)
+            sums[name][0] += f / profiled
+            sums[name][1] += b / profiled
     model.profile = False
-    result = {"arch": args.arch, "backend": session.backend.name, "batch_size": bs,
-              "steps": steps, "images_per_second": round(steps * bs / seconds, 1),
+    algorithms = {name: getattr(layer, "algorithm_used", None)
+                  for name, layer in zip(model.names, model.layers)}
+    layers = {}
+    for n, (f, b) in sums.items():
+        layers[n] = {"forward_ms": round(f, 3)}
+        if mode == "train":
+            layers[n]["backward_ms"] = round(b, 3)
+        if algorithms[n] is not None:
+            layers[n]["algorithm"] = str(algorithms[n])
+    result = {"arch": args.arch, "mode": mode, "backend": session.backend.name,
+              "batch_size": bs, "steps": steps,
+              "images_per_second": round(steps * bs / seconds, 1),
               "ms_per_step": round(seconds / steps * 1e3, 2),
-              "peak_memory_mb": round(peak_memory_mb(), 1),
-              "layers": {n: {"forward_ms": round(f, 3), "backward_ms": round(b, 3)}
-                         for n, (f, b) in sums.items()}}
+              "peak_memory_mb": round(peak_memory_mb(), 1), "layers": layers}
+    if mode == "train":
+        result["optimizer"] = config.optimizer
     if args.json:
         print(json.dumps(result))
-    else:
-        print(f"{args.arch} batch {bs} on {session.backend.name}: "
-              f"{result['images_per_second']:.0f} images/s ({result['ms_per_step']} ms/step)")
-        print(f"{'layer':<16}{'forward ms':>12}{'backward ms':>13}")
-        for n, (f, b) in sums.items():
-            print(f"{n:<16}{f:>12.3f}{b:>13.3f}")
+        return 0
+    what = "batch" if mode == "train" else "eval-mode forward, batch"
+    print(f"{args.arch} {what} {bs} on {session.backend.name}: "
+          f"{result['images_per_second']:.0f} images/s ({result['ms_per_step']} ms/"
+          f"{'step' if mode == 'train' else 'batch'})")
+    show_algo = any(a is not None for a in algorithms.values())
+    print(f"{'layer':<16}{'forward ms':>12}" + (f"{'backward ms':>13}" if mode == "train" else "")
+          + ("  algorithm" if show_algo else ""))
+    for n, (f, b) in sums.items():
+        algo = algorithms[n]
+        print(f"{n:<16}{f:>12.3f}" + (f"{b:>13.3f}" if mode == "train" else "")
+              + (f"  {algo}" if show_algo and algo is not None else ""))
     return 0
 
 

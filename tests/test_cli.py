@@ -6,6 +6,7 @@ import json
 import pytest
 
 from cnnviz.cli import DownloadBars, main
+from cnnviz.core.layers import Conv2D
 from cnnviz.data.idx import write_idx
 from cnnviz.data.synthetic import synthetic_images
 from cnnviz.training.checkpoint import read_checkpoint
@@ -65,8 +66,31 @@ def test_evaluate_prints_a_confusion_table(data_dir, tmp_path, capsys):
 def test_bench_reports_throughput_and_layers(capsys):
     assert main(["bench", "--arch", "lenet5", "--steps", "3", "--warmup", "1", "--json"]) == 0
     r = last_json(capsys.readouterr().out)
-    assert r["images_per_second"] > 0
-    assert set(r["layers"]["0.Conv2D"]) == {"forward_ms", "backward_ms"}
+    assert r["mode"] == "train" and r["images_per_second"] > 0
+    assert set(r["layers"]["0.Conv2D"]) - {"algorithm"} == {"forward_ms", "backward_ms"}
+
+
+def test_bench_eval_times_forward_passes_only(capsys):
+    assert main(["bench", "--arch", "mlp", "--eval", "--steps", "2", "--warmup", "1",
+                 "--json"]) == 0
+    r = last_json(capsys.readouterr().out)
+    assert r["mode"] == "eval" and r["images_per_second"] > 0
+    assert list(r["layers"]) == ["0.Flatten", "1.Dense", "2.ReLU", "3.Dense"]
+    for times in r["layers"].values():
+        assert times["forward_ms"] >= 0 and "backward_ms" not in times
+    assert main(["bench", "--arch", "mlp", "--eval", "--steps", "2", "--warmup", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "eval-mode forward" in out and "1.Dense" in out and "backward" not in out
+
+
+def test_bench_shows_the_conv_algorithm_when_layers_report_one(monkeypatch, capsys):
+    monkeypatch.setattr(Conv2D, "algorithm_used", "some-algorithm", raising=False)
+    assert main(["bench", "--arch", "lenet5", "--eval", "--steps", "1", "--warmup", "0",
+                 "--json"]) == 0
+    layers = last_json(capsys.readouterr().out)["layers"]
+    assert "algorithm" in layers["0.Conv2D"] and "algorithm" not in layers["1.ReLU"]
+    assert main(["bench", "--arch", "lenet5", "--eval", "--steps", "1", "--warmup", "0"]) == 0
+    assert "algorithm" in capsys.readouterr().out
 
 
 def test_summary_table(capsys):
