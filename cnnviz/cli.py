@@ -244,7 +244,7 @@ def cmd_bench(args) -> int:
             # as TrainingSession.evaluate: to the device, eval-mode forward, softmax, to host
             i = count[0] % batches * bs
             count[0] += 1
-            return to_numpy(softmax(model.forward(backend.to_device(x[i : i + bs]), False)))
+            return to_numpy(softmax(model.predict(backend.to_device(x[i : i + bs]))))
 
         model.eval()
     for _ in range(warmup):

@@ -308,7 +308,7 @@ class TrainingSession:
         for i in range(0, len(y), EVAL_BATCH):
             if self.stop_event.is_set():
                 return None
-            logits = self.model.forward(self.backend.to_device(x[i : i + EVAL_BATCH]), False)
+            logits = self.model.predict(self.backend.to_device(x[i : i + EVAL_BATCH]))
             probs[i : i + EVAL_BATCH] = to_numpy(softmax(logits))
         preds = probs.argmax(axis=1)
         eps = np.finfo(np.float32).tiny

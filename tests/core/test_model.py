@@ -390,3 +390,34 @@ def test_bad_arguments_raise_spec_error(entry):
     spec = [entry, FLAT, {"type": "Dense", "out_features": 10}]
     msg = spec_error(spec)
     assert "layer 0" in msg and entry["type"] in msg
+
+
+PREDICT_SPECS = [
+    preset("cnn-bn"),
+    preset("lenet5"),
+    [{"type": "Dropout", "p": 0.5}, {"type": "Conv2D", "out_channels": 3, "kernel_size": 3},
+     {"type": "ReLU"}, {"type": "BatchNorm2D"}, {"type": "Flatten"}, {"type": "ReLU"},
+     {"type": "Dense", "out_features": 10}, {"type": "BatchNorm1D"}],
+    [{"type": "Flatten"}, {"type": "ReLU"}, {"type": "Dense", "out_features": 10}],
+]
+
+
+@pytest.mark.parametrize("spec", PREDICT_SPECS)
+def test_predict_gives_the_eval_forward_logits_and_leaves_the_input_alone(spec):
+    """predict folds each BatchNorm2D into the conv before it and runs ReLU in place: the same
+    logits as forward (float64), and the caller's array is never written."""
+    model = build_model(spec).astype(np.float64)
+    rng = np.random.default_rng(7)
+    for _ in range(3):  # batch statistics away from 0 and 1
+        model.forward(rng.standard_normal((6, 1, 28, 28)) * 3 + 1, True)
+    for _, b in model.buffers():
+        assert not np.allclose(b, 0) and not np.allclose(b, 1)
+    x = rng.standard_normal((5, 1, 28, 28))
+    before = x.copy()
+    np.testing.assert_allclose(model.predict(x), model.forward(x, False), rtol=1e-10,
+                               atol=1e-12)
+    np.testing.assert_array_equal(x, before)
+    w = {name: p.copy() for name, p, _ in model.parameters()}
+    model.predict(x)
+    for name, p, _ in model.parameters():  # folding borrows the weights, never changes them
+        np.testing.assert_array_equal(p, w[name])

@@ -124,15 +124,15 @@ def test_evaluate_is_quiet_on_request_and_stops_between_batches(monkeypatch):
     ev = s.evaluate("test", limit=30, emit=False)
     assert len(ev.labels) == 30 and ev.confusion.sum() == 30 and events == []
     monkeypatch.setattr(session_module, "EVAL_BATCH", 10)
-    real_forward, calls = s.model.forward, []
+    real_predict, calls = s.model.predict, []
 
-    def forward(x, training):
+    def predict(x):
         calls.append(len(x))
         if len(calls) == 2:
             s.stop_event.set()  # a close request while the second batch runs
-        return real_forward(x, training)
+        return real_predict(x)
 
-    monkeypatch.setattr(s.model, "forward", forward)
+    monkeypatch.setattr(s.model, "predict", predict)
     assert s.evaluate("test") is None
     assert calls == [10, 10] and events == []
 

@@ -151,6 +151,16 @@ class Conv2D(Layer):
             return y
         return self._forward_nhwc(x) if self.channels_last else self._forward_nchw(x)
 
+    def infer(self, x, w, b):
+        """Eval-mode forward with other weights w (out, in, k, k) and bias b (out,), such as
+        a following batch norm folded in (BatchNorm2D.fold); the layer's own are untouched."""
+        own = self.params
+        self.params = {"W": w, "b": b}
+        try:
+            return self.forward(x, False)
+        finally:
+            self.params = own
+
     def backward(self, dy):
         path = self._cache[0]  # the path of the forward pass that filled the cache
         if path == "winograd":

@@ -101,6 +101,14 @@ class BatchNorm2D(_BatchNorm):
     kind = "BatchNorm2D"
     ndim = 4
 
+    def fold(self, w, b):
+        """Eval mode after a convolution with weights w (C, in, k, k) and bias b (C,): the
+        (w', b') with conv(x, w') + b' = this batch norm of (conv(x, w) + b)."""
+        xp = array_module(w)
+        scale = self.params["gamma"] / xp.sqrt(self.buffers["running_var"] + self.eps)
+        shift = self.params["beta"] - self.buffers["running_mean"] * scale
+        return w * scale[:, None, None, None], b * scale + shift
+
 
 class BatchNorm1D(_BatchNorm):
     """Batch norm of vectors: x (N, F), statistics per feature over N."""
