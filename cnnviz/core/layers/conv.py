@@ -9,6 +9,7 @@ from cnnviz.core.init import initial_weights
 from cnnviz.core.layers.base import Layer
 from cnnviz.core.layers.im2col import (
     col2im_nchw,
+    col2im_nchw_wide,
     col2im_nhwc,
     im2col_nchw,
     im2col_nhwc,
@@ -222,6 +223,13 @@ class Conv2D(Layer):
         self.grads["b"][...] = dwb[:, -1]  # the ones row: the sum of dy
         if not self.input_grad:
             return None
-        dcols = xp.matmul(self.params["W"].reshape(o, -1).T, dy3)  # (N, in*k*k, Ho*Wo)
-        dx = col2im_nchw(dcols.reshape(n, c, k, k, ho, wo), xpad_shape, s)  # (N, in, Hp, Wp)
+        wt = self.params["W"].reshape(o, -1).T  # (in*k*k, out)
+        if s == 1:  # dy widened to Wp columns: contiguous adds (col2im_nchw_wide)
+            wide = xp.zeros((n, o, ho, wp), dtype=dy.dtype)
+            wide[:, :, :, :wo] = dy
+            dcols = xp.matmul(wt, wide.reshape(n, o, ho * wp))  # (N, in*k*k, Ho*Wp)
+            dx = col2im_nchw_wide(dcols.reshape(n, c, k, k, ho * wp), xpad_shape)
+        else:
+            dcols = xp.matmul(wt, dy3)  # (N, in*k*k, Ho*Wo)
+            dx = col2im_nchw(dcols.reshape(n, c, k, k, ho, wo), xpad_shape, s)
         return xp.ascontiguousarray(dx[:, :, p : hp - p, p : wp - p]) if p else dx

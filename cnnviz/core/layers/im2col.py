@@ -94,6 +94,23 @@ def col2im_nhwc(cols, x_shape: tuple[int, ...], stride: int):
     return dx
 
 
+def col2im_nchw_wide(cols, x_shape: tuple[int, ...]):
+    """Scatter-add inverse of a stride-1 im2col_nchw whose outputs were widened to the input's
+    width: cols (N, C, k, k, Ho * W) -> (N, C, H, W), with H = Ho + k - 1 and zeros in each
+    row's last k - 1 columns of cols. A kernel offset (i, j) then shifts the whole flattened
+    block by i * W + j, so each of the k * k adds is one long contiguous run (rows wrap into
+    the zero columns) instead of Ho short strided rows."""
+    xp = array_module(cols)
+    n, c, kernel = cols.shape[:3]
+    h, w = x_shape[2:]
+    run = cols.shape[-1]
+    flat = xp.zeros((n, c, h * w + kernel - 1), dtype=cols.dtype)
+    for i in range(kernel):
+        for j in range(kernel):
+            flat[:, :, i * w + j : i * w + j + run] += cols[:, :, i, j]
+    return flat[:, :, : h * w].reshape(n, c, h, w)
+
+
 def col2im_nchw(cols, x_shape: tuple[int, ...], stride: int):
     """Scatter-add inverse of im2col_nchw: (N, C, k, k, Ho, Wo) -> (N, C, H, W).
 
