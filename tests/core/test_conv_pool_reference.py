@@ -290,3 +290,17 @@ def test_avgpool_spreads_gradient_evenly():
     expected = np.zeros((5, 4))
     expected[:4, :4] = np.kron(dy[0, 0], np.ones((2, 2))) / 4
     np.testing.assert_allclose(dx[0, 0], expected)
+
+
+@pytest.mark.parametrize("h,w", [(6, 6), (7, 5)])
+def test_maxpool_2x2_training_and_eval_paths_agree(h, w):
+    """2x2/2 in training keeps where each max is, in eval the input; same y and same dx
+    (ties included: half the values are zeros, as after a ReLU)."""
+    rng = np.random.default_rng(9)
+    x = np.maximum(rng.standard_normal((2, 3, h, w)), 0)
+    dy = rng.standard_normal((2, 3, h // 2, w // 2))
+    train, evaluate = MaxPool2D(2), MaxPool2D(2)
+    y = train.forward(x, True)
+    np.testing.assert_array_equal(y, pool_reference(x, 2, 2, np.max))
+    np.testing.assert_array_equal(evaluate.forward(x, False), y)
+    np.testing.assert_array_equal(train.backward(dy), evaluate.backward(dy))

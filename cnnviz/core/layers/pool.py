@@ -81,21 +81,42 @@ class MaxPool2D(_Pool2D):
 
     def forward(self, x, training=False):
         xp = array_module(x)
+        self._xp_dtype = (xp, x.dtype)
+        if training and self.kernel_size == self.stride == 2:  # a backward pass follows
+            return self._forward_2x2(x, xp)
         parts = self._offsets(x)
         y = next(parts).copy()
         for part in parts:
             xp.maximum(y, part, out=y)
-        self._cache = (x, y)
-        self._xp_dtype = (xp, x.dtype)
+        self._cache = ("any", x, y)
+        return y
+
+    def _forward_2x2(self, x, xp):
+        """The 2x2/2 case in training keeps, instead of x, where each window's max is: `low`
+        (bottom row) and `right` (right column), (N, C, Ho, Wo) bools; backward then writes
+        each offset's gradient in one pass (forward 1.7 -> 3.0 ms, backward 5.4 -> 2.7 ms for
+        cnn-bn's 3.MaxPool2D at batch 64). Ties go to the first offset in row-major order, as
+        in the general case (strict comparisons)."""
+        a, b, c, d = self._offsets(x)  # offsets (0, 0), (0, 1), (1, 0), (1, 1)
+        top, bottom = xp.maximum(a, b), xp.maximum(c, d)
+        right_top, right_bottom, low = b > a, d > c, bottom > top
+        right = right_top ^ ((right_top ^ right_bottom) & low)
+        y = xp.maximum(top, bottom, out=top)
+        self._cache = ("2x2", x.shape, low, right)
         return y
 
     def backward(self, dy):
-        """Each window's gradient goes to the first offset (row-major) that holds its max:
-        `left` is the gradient not routed yet, zeroed where an offset takes it."""
-        x, y = self._cache
+        """Each window's gradient goes to the first offset (row-major) that holds its max."""
+        if self._cache[0] == "2x2":
+            _, x_shape, low, right = self._cache
+            rows, cols = (~low, low), (~right, right)
+            return self._scatter(
+                x_shape, lambda i, j, out: array_module(dy).multiply(
+                    dy, rows[i] & cols[j], out=out))
+        _, x, y = self._cache
         xp = array_module(dy)
         parts = list(self._offsets(x))
-        left = dy.astype(y.dtype, copy=True)
+        left = dy.astype(y.dtype, copy=True)  # the gradient not routed yet
         last = len(parts) - 1
 
         def route(i, j, out):
