@@ -39,6 +39,7 @@ class Router(QObject):
         self._timer.timeout.connect(self._on_timer)
         controller.sigUpdates.connect(self._on_updates)
         controller.sigApplied.connect(panels["controls"].set_applied)
+        controller.sigApplied.connect(self._progress)  # more epochs on Resume: a new total
         state.sigSessionChanged.connect(self._on_session)
         state.sigMomentChanged.connect(self._on_moment)
 
@@ -71,7 +72,7 @@ class Router(QObject):
             if value is not None and (live or key not in _TIMELINE):
                 self.queue(key, feed, value)
 
-    def _progress(self) -> None:
+    def _progress(self, *_) -> None:
         m, info, cfg = self.controller.last_step, self.state.info, self.controller.config
         if m is not None and info is not None:
             spe, epochs = info.steps_per_epoch, cfg.epochs

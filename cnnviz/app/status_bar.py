@@ -45,6 +45,7 @@ class StatusBar(QObject):
             self.labels[key] = label
         self.labels["state"].setText("starting")
         controller.sigUpdates.connect(self.show_progress)
+        controller.sigApplied.connect(self.show_progress)  # e.g. more epochs on Resume
         controller.sigStateChanged.connect(self._on_state)
         controller.sigBusy.connect(self._on_busy)
         controller.sigMessage.connect(lambda text: bar.showMessage(text, 15000))
