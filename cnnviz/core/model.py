@@ -183,14 +183,16 @@ class Sequential:
                 layer.rng.bit_generator.state = state[n]
 
     def summary(self) -> list[dict]:
-        """Per layer: name, kind, output_shape, params, mult_adds (one sample)."""
+        """Per layer: name, kind, output_shape, params, mult_adds (one sample), and algorithm
+        (a Conv2D's in training on the CPU, "direct" or "winograd"; None for other layers)."""
         rows, shape = [], self.input_shape
         for name, layer in zip(self.names, self.layers):
             macs = layer.mult_adds(shape)
+            algorithm = layer.algorithm_for(shape) if isinstance(layer, Conv2D) else None
             shape = layer.output_shape(shape)
             n_params = sum(int(p.size) for p in layer.params.values())
             rows.append({"name": name, "kind": layer.kind, "output_shape": shape,
-                         "params": n_params, "mult_adds": macs})
+                         "params": n_params, "mult_adds": macs, "algorithm": algorithm})
         return rows
 
 
@@ -200,7 +202,7 @@ def format_summary(rows: list[dict], input_shape) -> str:
              f"{'input':<16}{str(tuple(input_shape)):<18}"]
     for r in rows:
         lines.append(f"{r['name']:<16}{str(r['output_shape']):<18}{r['params']:>12,}"
-                     f"{r['mult_adds']:>14,}")
+                     f"{r['mult_adds']:>14,}" + (f"  {r['algorithm']}" if r["algorithm"] else ""))
     lines.append(f"{'total':<16}{'':<18}{sum(r['params'] for r in rows):>12,}"
                  f"{sum(r['mult_adds'] for r in rows):>14,}")
     return "\n".join(lines)

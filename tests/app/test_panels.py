@@ -18,6 +18,7 @@ from cnnviz.app.panels.curves import CurvesPanel
 from cnnviz.app.panels.digits import CANVAS, DigitsPanel
 from cnnviz.app.panels.filters import FiltersPanel
 from cnnviz.app.widgets.mosaic import build_mosaic
+from cnnviz.core.presets import preset
 from cnnviz.training.events import ActivationSnapshot, Evaluation, FilterSnapshot
 from cnnviz.training.history import History, ema
 from cnnviz.training.metrics import confusion_matrix
@@ -345,6 +346,16 @@ def test_architecture_shows_why_a_spec_is_impossible(qtbot):
     panel.set_layer(0, kernel_size=3)
     assert panel.is_valid() and not panel.error.isVisibleTo(panel)
     assert panel.summary.rowCount() > 1 and panel.totals.text().startswith("Total: ")
+
+
+def test_architecture_summary_names_the_convolution_algorithm(qtbot):
+    panel = show(qtbot, ArchitecturePanel())
+    panel.set_spec(preset("cnn-bn"), "cnn-bn")
+    names = [panel.summary.item(r, 0).text() for r in range(panel.summary.rowCount())]
+    assert "0.Conv2D" in names and "4.Conv2D (W)" in names
+    item = panel.summary.item(names.index("4.Conv2D (W)"), 0)
+    assert "F(2x2, 3x3)" in item.toolTip()
+    assert "im2col" in panel.summary.item(names.index("0.Conv2D"), 0).toolTip()
 
 
 # -- confusion matrix ------------------------------------------------------------------------

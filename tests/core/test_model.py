@@ -421,3 +421,12 @@ def test_predict_gives_the_eval_forward_logits_and_leaves_the_input_alone(spec):
     model.predict(x)
     for name, p, _ in model.parameters():  # folding borrows the weights, never changes them
         np.testing.assert_array_equal(p, w[name])
+
+
+
+def test_summary_names_each_convolution_algorithm():
+    rows = {r["name"]: r["algorithm"] for r in build_model(preset("cnn-bn")).summary()}
+    assert rows["0.Conv2D"] == "direct" and rows["4.Conv2D"] == "winograd"
+    assert rows["1.BatchNorm2D"] is None
+    text = format_summary(build_model(preset("cnn-bn")).summary(), (1, 28, 28))
+    assert "winograd" in text

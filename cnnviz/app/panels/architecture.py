@@ -21,6 +21,11 @@ from cnnviz.core.presets import DEFAULT_PRESET, PRESETS, preset
 __all__ = ["ArchitecturePanel", "editable_spec"]
 
 CUSTOM = "custom"
+ALGORITHM_TIPS = {
+    "direct": "Convolution as one matrix product over gathered windows (im2col)",
+    "winograd": "Convolution by Winograd's F(2x2, 3x3) while training: 2.25x fewer multiplications "
+                "(evaluation runs it the direct way, which is faster there)",
+}
 # Editable columns: header, tooltip, and which spec key each layer type shows there.
 COLUMNS = (
     ("Layer", "Layer type", {}),
@@ -127,6 +132,8 @@ class ArchitecturePanel(QtWidgets.QWidget):
         self.summary.horizontalHeaderItem(1).setToolTip("Output shape: channels×height×width, "
                                                         "or features")
         self.summary.horizontalHeaderItem(3).setToolTip("Multiply-adds per image (forward)")
+        self.summary.horizontalHeaderItem(0).setToolTip(
+            "(W): a convolution computed by Winograd's F(2x2, 3x3) while training")
         self.summary.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.summary.setSelectionBehavior(
             QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
@@ -320,7 +327,7 @@ class ArchitecturePanel(QtWidgets.QWidget):
         self.error.setVisible(False)
         s.setRowCount(len(rows) + 1)
         values = [("input", _shape(self.input_shape), "", "")]
-        values += [(r["name"], _shape(r["output_shape"]), f"{r['params']:,}",
+        values += [(_layer_name(r), _shape(r["output_shape"]), f"{r['params']:,}",
                     _compact(r["mult_adds"])) for r in rows]
         for i, row in enumerate(values):
             for c, text in enumerate(row):
@@ -330,6 +337,8 @@ class ArchitecturePanel(QtWidgets.QWidget):
                                           | QtCore.Qt.AlignmentFlag.AlignVCenter)
                 if c == 3 and i:
                     item.setToolTip(f"{rows[i - 1]['mult_adds']:,} multiply-adds per image")
+                if c == 0 and i and rows[i - 1]["algorithm"]:
+                    item.setToolTip(ALGORITHM_TIPS[rows[i - 1]["algorithm"]])
                 s.setItem(i, c, item)
         params = sum(r["params"] for r in rows)
         macs = sum(r["mult_adds"] for r in rows)
@@ -394,3 +403,9 @@ class ArchitecturePanel(QtWidgets.QWidget):
 
     def sizeHint(self) -> QtCore.QSize:
         return QtCore.QSize(360, 600)
+
+
+def _layer_name(row: dict) -> str:
+    """The summary's layer name, marked "(W)" for a convolution that trains by Winograd's
+    algorithm (short enough for the narrow default dock; the tooltip says more)."""
+    return f"{row['name']} (W)" if row["algorithm"] == "winograd" else row["name"]
