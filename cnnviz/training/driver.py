@@ -12,6 +12,7 @@ What it produces goes two ways: the session's events (and TimelineState) go to a
 from __future__ import annotations
 
 import copy
+import functools
 import time
 import traceback
 from collections.abc import Callable
@@ -58,8 +59,13 @@ def check_digit(digit, n_test: int):
     return np.clip(image, 0.0, 1.0)
 
 
-#: Decorates the methods that may meet huge weights after a divergence: no overflow warnings.
-_quiet = np.errstate(over="ignore", invalid="ignore")
+def _quiet(method):
+    """`method` without overflow warnings (huge weights after a divergence), nesting safely."""
+    @functools.wraps(method)
+    def quiet(*args, **kwargs):
+        with np.errstate(over="ignore", invalid="ignore"):
+            return method(*args, **kwargs)
+    return quiet
 
 
 class RunDriver:
@@ -166,9 +172,7 @@ class RunDriver:
         self._evaluate()
 
     def save(self, path: str) -> None:
-        if self.session is None:
-            raise RuntimeError("nothing to save: no session yet")
-        self.session.save(path)
+        self._need_session().save(path)
         self.notify("saved", str(path))
 
     # -- commands: running ---------------------------------------------------------------------

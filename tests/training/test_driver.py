@@ -245,3 +245,19 @@ def test_save_and_open_restore_the_run(run, tmp_path):
     assert info.reason == f"opened {path}" and info.step == 3 and d.session.step_count == 3
     d.run_safely(d.open, str(tmp_path / "missing.npz"))
     assert "missing.npz" in out.of("error")[-1] and d.session.step_count == 3
+
+
+def test_quiet_methods_nest_and_restore_numpy_error_state():
+    from cnnviz.training.driver import _quiet
+
+    @_quiet
+    def inner():
+        return np.geterr()["over"]
+
+    @_quiet
+    def outer():
+        return inner(), np.geterr()["over"]
+
+    before = np.geterr()
+    assert outer() == ("ignore", "ignore")
+    assert np.geterr() == before
