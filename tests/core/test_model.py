@@ -8,6 +8,7 @@ import pytest
 
 from cnnviz.core.layers import Dropout
 from cnnviz.core.model import (
+    PREDICT_CHUNK,
     Sequential,
     SpecError,
     build_model,
@@ -402,17 +403,19 @@ PREDICT_SPECS = [
 ]
 
 
+@pytest.mark.parametrize("n", [5, 2 * PREDICT_CHUNK + 3])
 @pytest.mark.parametrize("spec", PREDICT_SPECS)
-def test_predict_gives_the_eval_forward_logits_and_leaves_the_input_alone(spec):
-    """predict folds each BatchNorm2D into the conv before it and runs ReLU in place: the same
-    logits as forward (float64), and the caller's array is never written."""
+def test_predict_gives_the_eval_forward_logits_and_leaves_the_input_alone(spec, n):
+    """predict folds each BatchNorm2D into the conv before it, runs ReLU in place and goes
+    through the batch in chunks (the last one partial): the same logits as forward (float64),
+    and the caller's array is never written."""
     model = build_model(spec).astype(np.float64)
     rng = np.random.default_rng(7)
     for _ in range(3):  # batch statistics away from 0 and 1
         model.forward(rng.standard_normal((6, 1, 28, 28)) * 3 + 1, True)
     for _, b in model.buffers():
         assert not np.allclose(b, 0) and not np.allclose(b, 1)
-    x = rng.standard_normal((5, 1, 28, 28))
+    x = rng.standard_normal((n, 1, 28, 28))
     before = x.copy()
     np.testing.assert_allclose(model.predict(x), model.forward(x, False), rtol=1e-10,
                                atol=1e-12)
