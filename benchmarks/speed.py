@@ -3,7 +3,7 @@ per layer, for training and for evaluation.
 
     python benchmarks/speed.py [--steps 200] [--repeat 5] [--batch-size 64]
         [--eval-batch-size 256] [--arch cnn-bn lenet5] [--mode train eval]
-        [--torch-python /path/to/python-with-torch] [--json results.json]
+        [--torch-python /path/to/python-with-torch] [--json results.json] [--gpu]
 
 For each architecture and mode, runs `python -m cnnviz bench` (with --eval for evaluation)
 and benchmarks/torch_reference.py (PyTorch, 2 threads, the same layers and optimizer) one
@@ -16,6 +16,9 @@ CPU time per layer), the whole step's milliseconds and what is outside the layer
 optimizer, batching), and the images/s of both with their ratio (cnnviz / PyTorch: the median
 of the ratios of runs done side by side). A last table sums it up, one row per architecture
 and mode. --json writes every run's raw numbers and the medians to a file.
+
+--gpu times cnnviz on cupy against PyTorch CUDA instead, whole steps only: per-layer times of
+asynchronous GPU work are launch times, so no layer tables are printed.
 """
 
 from __future__ import annotations
@@ -110,13 +113,14 @@ def layer_table(ours: dict, theirs: dict | None, mode: str) -> list[str]:
     return lines
 
 
-def report(arch: str, mode: str, batch: int, ours: list[dict], theirs: list[dict]) -> list[str]:
-    """The block of lines for one architecture and mode."""
+def report(arch: str, mode: str, batch: int, ours: list[dict], theirs: list[dict],
+           tables: bool = True) -> list[str]:
+    """The block of lines for one architecture and mode (`tables`: with the per-layer one)."""
     a, b = summarize(ours), summarize(theirs)
     unit = "step" if mode == "train" else "batch"
     runs = f"medians of {len(ours)} runs" if len(ours) > 1 else "1 run"
     lines = [f"{arch}, {MODES[mode]}, batch {batch} ({runs})"]
-    lines += layer_table(a, b, mode)
+    lines += layer_table(a, b, mode) if tables else []
 
     def whole(s):
         return (f"{s['ms_per_step']:.2f} ms (layers {s['ms_per_step'] - s['rest_ms']:.2f}, "
@@ -145,6 +149,7 @@ def main(argv=None) -> int:
     ap.add_argument("--profile-steps", type=int, default=5,
                     help="steps PyTorch runs under torch.profiler for its per-layer split")
     ap.add_argument("--json", metavar="FILE", help="write the raw numbers of every run here")
+    ap.add_argument("--gpu", action="store_true", help="cnnviz on cupy against PyTorch CUDA")
     args = ap.parse_args(argv)
     torch_py = args.torch_python
     if torch_py is None:
@@ -157,7 +162,8 @@ def main(argv=None) -> int:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"load average {load:.1f}, Python {platform.python_version()}; {args.steps} steps "
-          f"per run after {args.warmup} warm-up, {args.optimizer} for training")
+          f"per run after {args.warmup} warm-up, {args.optimizer} for training"
+          + ("; cnnviz on cupy, PyTorch on CUDA" if args.gpu else ""))
     results, summary = [], []
     for arch in args.arch:
         for mode in args.mode:
@@ -169,18 +175,22 @@ def main(argv=None) -> int:
             else:
                 common += ["--optimizer", args.optimizer]
             ours, theirs = [], []
+            device = (["--backend", "cupy"], ["--device", "cuda", "--profile-steps", "0"]) \
+                if args.gpu else (["--backend", "numpy"],
+                                  ["--profile-steps", str(args.profile_steps)])
             for i in range(args.repeat):
-                ours += run_json([sys.executable, "-m", "cnnviz", "bench", "--json", *common])
+                ours += run_json([sys.executable, "-m", "cnnviz", "bench", "--json", *common,
+                                  *device[0]])
                 note = f"cnnviz {ours[-1]['images_per_second']:.0f}"
                 if torch_py:
                     theirs += run_json([torch_py, str(HERE / "torch_reference.py"), *common,
-                                        "--threads", str(args.torch_threads),
-                                        "--profile-steps", str(args.profile_steps)])
+                                        "--threads", str(args.torch_threads), *device[1]])
                     note += f", torch {theirs[-1]['images_per_second']:.0f}"
                 print(f"  {arch} {mode} run {i + 1}/{args.repeat}: {note} images/s",
                       file=sys.stderr, flush=True)
             print()
-            print("\n".join(report(arch, mode, batch, ours, theirs)), flush=True)
+            print("\n".join(report(arch, mode, batch, ours, theirs, tables=not args.gpu)),
+                  flush=True)
             a, b = summarize(ours), summarize(theirs)
             ratio = paired_ratio(ours, theirs)
             results.append({"arch": arch, "mode": mode, "batch_size": batch, "cnnviz": ours,

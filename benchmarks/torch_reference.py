@@ -3,6 +3,7 @@
 PyTorch is not a dependency: run this with any Python that has torch installed, e.g.
     python benchmarks/torch_reference.py --arch cnn-bn --batch-size 64 --steps 200
     python benchmarks/torch_reference.py --arch cnn-bn --batch-size 256 --steps 200 --eval
+    python benchmarks/torch_reference.py --device cuda ...   (against cnnviz on cupy)
 
 The model is built from cnnviz's preset spec (cnnviz/core/presets.py, read without importing
 the rest of cnnviz), so its layers and their names ("0.Conv2D", ...) are cnnviz's. Training
@@ -14,6 +15,10 @@ After the timed steps, --profile-steps more run under torch.profiler: each layer
 is the CPU time inside its record_function range; its backward is the CPU time of the autograd
 nodes its forward ops created (matched by sequence number), plus the gradient accumulation
 into its parameters that follows them. Prints one JSON line per architecture.
+
+On --device cuda each step copies its batch from host memory and reads the loss (evaluation:
+the probabilities) back, as a cnnviz step on cupy does; no per-layer split there (the
+profiler's CPU times of asynchronous kernels say little).
 """
 
 from __future__ import annotations
@@ -154,17 +159,22 @@ def layer_split(events, names) -> dict:
 
 
 def bench(arch, batch_size, steps, warmup, evaluate=False, optimizer="nesterov", lr=1e-3,
-          momentum=0.9, weight_decay=5e-4, profile_steps=5) -> dict:
+          momentum=0.9, weight_decay=5e-4, profile_steps=5, device="cpu") -> dict:
     spec = presets()[arch]
-    model = Net(spec)
+    dev = torch.device(device)
+    model = Net(spec).to(dev)
     x = torch.randn(batch_size, 1, 28, 28)
     y = torch.randint(0, 10, (batch_size,))
+    if dev.type == "cpu":
+        xd, yd = x, y  # no copies on the CPU
     if evaluate:
         model.eval()
 
         def run():
             with torch.inference_mode():
-                return torch.softmax(model(x), 1)
+                if dev.type == "cpu":
+                    return torch.softmax(model(x), 1)
+                return torch.softmax(model(x.to(dev)), 1).cpu()
     else:
         model.train()
         opt = make_optimizer(optimizer, model.parameters(), lr, momentum, weight_decay)
@@ -172,7 +182,12 @@ def bench(arch, batch_size, steps, warmup, evaluate=False, optimizer="nesterov",
 
         def run():
             opt.zero_grad()
-            loss_fn(model(x), y).backward()
+            if dev.type == "cpu":
+                loss_fn(model(xd), yd).backward()
+            else:
+                loss = loss_fn(model(x.to(dev)), y.to(dev))
+                loss.backward()
+                loss.item()
             opt.step()
 
     for _ in range(warmup):
@@ -180,15 +195,17 @@ def bench(arch, batch_size, steps, warmup, evaluate=False, optimizer="nesterov",
     t0 = time.perf_counter()
     for _ in range(steps):
         run()
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
     seconds = time.perf_counter() - t0
-    result = {"framework": f"torch {torch.__version__}", "arch": arch,
+    result = {"framework": f"torch {torch.__version__}", "device": device, "arch": arch,
               "mode": "eval" if evaluate else "train", "batch_size": batch_size,
               "threads": torch.get_num_threads(), "steps": steps,
               "images_per_second": round(steps * batch_size / seconds, 1),
               "ms_per_step": round(seconds / steps * 1e3, 2)}
     if not evaluate:
         result["optimizer"] = optimizer
-    if profile_steps > 0:
+    if profile_steps > 0 and dev.type == "cpu":
         from torch.profiler import ProfilerActivity, profile
 
         model.ranges = True
@@ -216,6 +233,7 @@ def main(argv=None):
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--eval", action="store_true", help="eval-mode forward passes only")
     ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--optimizer", choices=OPTIMIZERS, default="nesterov")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--momentum", type=float, default=0.9)
@@ -228,7 +246,7 @@ def main(argv=None):
     for arch in args.arch:
         print(json.dumps(bench(arch, args.batch_size, args.steps, args.warmup, args.eval,
                                args.optimizer, args.lr, args.momentum, args.weight_decay,
-                               args.profile_steps)), flush=True)
+                               args.profile_steps, args.device)), flush=True)
 
 
 if __name__ == "__main__":

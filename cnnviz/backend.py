@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -36,6 +37,18 @@ class Backend:
 
 
 NUMPY = Backend("numpy", np)
+BACKEND_NAMES = ("auto", "numpy", "cupy")
+# Names the backend a new run takes when none is chosen (the CLI's --backend, the Controls dock).
+BACKEND_ENV = "CNNVIZ_BACKEND"
+
+
+def default_backend_name() -> str:
+    """$CNNVIZ_BACKEND ("auto", "numpy" or "cupy"), else "numpy"."""
+    name = os.environ.get(BACKEND_ENV, "").strip() or "numpy"
+    if name not in BACKEND_NAMES:
+        raise BackendError(f"{BACKEND_ENV}={name!r} is not a backend: set it to auto, numpy or "
+                           f"cupy, or unset it")
+    return name
 
 
 def _import_cupy():
@@ -64,7 +77,7 @@ def get_backend(name: str = "auto") -> Backend:
         return name
     if name == "numpy":
         return NUMPY
-    if name not in ("auto", "cupy"):
+    if name not in BACKEND_NAMES:
         raise BackendError(f"unknown backend {name!r}: choose auto, numpy or cupy")
     cupy, reason = _import_cupy()
     if cupy is None:

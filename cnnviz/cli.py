@@ -8,7 +8,7 @@ import resource
 import sys
 import time
 
-from cnnviz.backend import BackendError, to_numpy
+from cnnviz.backend import BACKEND_ENV, BACKEND_NAMES, BackendError, to_numpy
 from cnnviz.core.losses import softmax
 from cnnviz.core.model import SpecError, build_model, format_summary
 from cnnviz.core.optim import OPTIMIZERS, SCHEDULES
@@ -98,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--weight-decay", type=float)
     t.add_argument("--schedule", choices=SCHEDULES)
     t.add_argument("--seed", type=int)
-    t.add_argument("--backend", choices=("auto", "numpy", "cupy"))
+    t.add_argument("--backend", choices=BACKEND_NAMES,
+                   help=f"default: ${BACKEND_ENV}, else numpy")
     t.add_argument("--data", metavar="DIR", help="folder with the four IDX files")
     t.add_argument("--dataset", help="named dataset: mnist (default) or fashion-mnist")
     t.add_argument("--val-size", type=int, help="training images held out for validation")
@@ -124,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="time eval-mode forward passes (as evaluate runs them), no backward")
     b.add_argument("--optimizer", choices=OPTIMIZERS,
                    help=f"optimizer of the training steps (default {TrainConfig.optimizer})")
-    b.add_argument("--backend", choices=("auto", "numpy", "cupy"), default="numpy")
+    b.add_argument("--backend", choices=BACKEND_NAMES,
+                   help=f"default: ${BACKEND_ENV}, else numpy")
     b.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
 
     s = sub.add_parser("summary", help="the layer table of an architecture")
@@ -226,8 +228,9 @@ def cmd_bench(args) -> int:
     if steps < 1 or warmup < 0 or bs < 1:
         raise ValueError("steps and batch size must be at least 1, warmup 0 or more")
     mode = "eval" if args.eval else "train"
-    config = TrainConfig(arch=args.arch, batch_size=bs, backend=args.backend, val_size=0,
-                         epochs=1, schedule="constant", lr=1e-3)
+    config = TrainConfig(arch=args.arch, batch_size=bs, val_size=0, epochs=1,
+                         schedule="constant", lr=1e-3)
+    config.backend = args.backend or config.backend
     if args.optimizer:
         config.optimizer = args.optimizer
     # training takes steps + warmup batches (one epoch); evaluation cycles over up to 20

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from cnnviz.backend import default_backend_name
 from cnnviz.core.optim import OPTIMIZERS, SCHEDULES
 from cnnviz.core.presets import DEFAULT_PRESET, PRESETS
 
@@ -33,7 +34,7 @@ class TrainConfig:
     batch_size: int = 64
     epochs: int = 2
     seed: int = 0
-    backend: str = "numpy"
+    backend: str = field(default_factory=default_backend_name)  # $CNNVIZ_BACKEND or numpy
     dataset: str = "mnist"
     data_dir: str | None = None
     val_size: int = 5000

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from cnnviz.backend import to_numpy
 from cnnviz.core.losses import SoftmaxCrossEntropy
 from cnnviz.core.model import build_model
 from cnnviz.core.presets import preset
 
-from .gradcheck import assert_grad_close, numerical_grad
+from .gradcheck import BACKEND, assert_grad_close, numerical_grad
 
 CUSTOM = [
     {"type": "Conv2D", "out_channels": 3, "kernel_size": 3, "padding": 1},
@@ -32,9 +33,10 @@ CUSTOM = [
 
 
 def model_grad_check(model, x, labels, per_param=4, n_input=12, seed=0):
-    """Analytic grads of mean cross-entropy vs central differences on sampled entries."""
-    model.astype(np.float64).train()
-    x = x.astype(np.float64)
+    """Analytic grads of mean cross-entropy vs central differences on sampled entries, on
+    BACKEND; the model is back on numpy afterwards."""
+    model.astype(np.float64).train().to(BACKEND)
+    x, labels = BACKEND.to_device(x.astype(np.float64)), BACKEND.to_device(labels)
     rng_state = model.rng_state()
 
     def loss():
@@ -46,7 +48,7 @@ def model_grad_check(model, x, labels, per_param=4, n_input=12, seed=0):
     ce = SoftmaxCrossEntropy()
     ce.forward(model.forward(x), labels)
     dx = model.backward(ce.backward(), input_grad=True)
-    analytic = {name: g.copy() for name, _, g in model.parameters()}
+    analytic = {name: to_numpy(g) for name, _, g in model.parameters()}
     rng = np.random.default_rng(seed)
     # a bias right before batch norm has an exactly zero gradient (BN subtracts the mean)
     zero = {f"{model.names[i]}.b" for i in range(len(model.layers) - 1)
@@ -67,7 +69,7 @@ def model_grad_check(model, x, labels, per_param=4, n_input=12, seed=0):
     idx = rng.choice(x.size, size=n_input, replace=False)
     assert dx is not None and dx.shape == x.shape
     assert_grad_close(dx, numerical_grad(loss, x, indices=idx), "input", indices=idx)
-    return model
+    return model.to("numpy")
 
 
 def test_lenet5_gradients():
