@@ -78,43 +78,45 @@ class Sequential:
     def predict(self, x):
         """x: (N, *input_shape) -> logits (N, classes) in eval mode, by the shortest route: each
         BatchNorm2D right after a Conv2D is folded into the conv's weights (one pass instead of
-        three), ReLU works in place on the array the layer before made, and on the CPU the batch
-        goes through the whole network PREDICT_CHUNK samples at a time, so that every layer's
-        output is still in cache when the next layer reads it. For evaluation only: it leaves
-        the layers' caches unfit for a backward pass (use forward for that)."""
-        steps = self._predict_steps()
+        three), ReLU works in place on the array the layer before made, and on the CPU the
+        layers with feature maps take the batch PREDICT_CHUNK samples at a time, so that each
+        reads the last one's output from cache; the layers after them (Flatten, Dense, ...)
+        take the whole batch, so a dense layer's weights are read once. For evaluation only:
+        it leaves the layers' caches unfit for a backward pass (use forward for that)."""
+        steps, spatial = self._predict_steps()
         n = x.shape[0]
         chunk = n if self.backend.name != "numpy" else PREDICT_CHUNK
         if self.profile:
             for name in self.names:
                 self.timings[name][0] = 0.0
-        if n <= chunk:
-            return self._predict_chunk(x, steps)
-        first = self._predict_chunk(x[:chunk], steps)
-        out = self.backend.xp.empty((n, *first.shape[1:]), dtype=first.dtype)
-        out[:chunk] = first
-        for i in range(chunk, n, chunk):
-            out[i : i + chunk] = self._predict_chunk(x[i : i + chunk], steps)
-        return out
+        if n > chunk and spatial:
+            first = self._predict_chunk(x[:chunk], steps[:spatial])
+            maps = self.backend.xp.empty((n, *first.shape[1:]), dtype=first.dtype)
+            maps[:chunk] = first
+            for i in range(chunk, n, chunk):
+                maps[i : i + chunk] = self._predict_chunk(x[i : i + chunk], steps[:spatial])
+            return self._predict_chunk(maps, steps[spatial:], owned=True)
+        return self._predict_chunk(x, steps)
 
     def _predict_steps(self):
-        """predict's route: a list of (name, layer, folded (w, b) or None, names it covers)."""
+        """predict's route: ([(layer, folded (w, b) or None, names it covers)], how many of
+        them, from the first, output feature maps (C, H, W))."""
         steps, layers, i = [], self.layers, 0
+        shape, spatial = self.input_shape, 0
         while i < len(layers):
             layer, after = layers[i], layers[i + 1] if i + 1 < len(layers) else None
-            if isinstance(layer, Conv2D) and isinstance(after, BatchNorm2D):
-                steps.append((layer, after.fold(layer.params["W"], layer.params["b"]),
-                              self.names[i : i + 2]))
-                i += 2
-            else:
-                steps.append((layer, None, self.names[i : i + 1]))
-                i += 1
-        return steps
+            size = 2 if isinstance(layer, Conv2D) and isinstance(after, BatchNorm2D) else 1
+            folded = after.fold(layer.params["W"], layer.params["b"]) if size == 2 else None
+            steps.append((layer, folded, self.names[i : i + size]))
+            shape = layer.output_shape(shape)
+            spatial += len(shape) == 3 and spatial == len(steps) - 1
+            i += size
+        return steps, spatial
 
-    def _predict_chunk(self, x, steps):
-        """predict of one chunk x (n, *input_shape) along `steps` (_predict_steps)."""
+    def _predict_chunk(self, x, steps, owned=False):
+        """x (n, ...) through `steps` (from _predict_steps). `owned`: x is an array predict
+        made (not the caller's, nor a view of it), so ReLU may work in place on it."""
         xp = self.backend.xp
-        owned = False  # whether x is an array this pass made (not the caller's, nor a view of it)
         for layer, folded, names in steps:
             t0 = time.perf_counter() if self.profile else 0.0
             if folded is not None:
