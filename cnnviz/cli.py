@@ -131,6 +131,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("summary", help="the layer table of an architecture")
     _arch_args(s)
+
+    f = sub.add_parser("lr-find", help="learning-rate range test: the loss of a fresh model "
+                       "while the rate rises exponentially, and a suggested rate")
+    _arch_args(f)
+    f.add_argument("--optimizer", choices=OPTIMIZERS)
+    f.add_argument("--momentum", type=float)
+    f.add_argument("--weight-decay", type=float)
+    f.add_argument("--batch-size", type=int)
+    f.add_argument("--steps", type=int, default=100, help="steps of the test (default 100)")
+    f.add_argument("--start", type=float, default=1e-6, help="first rate (default 1e-6)")
+    f.add_argument("--end", type=float, default=1.0, help="last rate (default 1)")
+    f.add_argument("--seed", type=int)
+    f.add_argument("--backend", choices=BACKEND_NAMES,
+                   help=f"default: ${BACKEND_ENV}, else numpy")
+    f.add_argument("--data", metavar="DIR", help="folder with the four IDX files")
+    f.add_argument("--dataset", help="named dataset: mnist (default) or fashion-mnist")
+    f.add_argument("--limit-train", type=int, metavar="N")
+    f.add_argument("--json", action="store_true",
+                   help="print {lrs, smoothed, suggestion, stopped_early} as the last line")
     return parser
 
 
@@ -306,8 +325,53 @@ def cmd_summary(args) -> int:
     return 0
 
 
+LR_FIND_METHODS = {
+    "steepest": "steepest fall of the smoothed loss",
+    "minimum/10": "a tenth of the rate at the smoothed loss's minimum: too few steps before it",
+}
+
+
+def cmd_lr_find(args) -> int:
+    """The learning-rate range test (cnnviz.training.lr_find) on a freshly built model."""
+    from cnnviz.training.lr_find import check_arguments, lr_find
+
+    check_arguments(args.steps, args.start, args.end)  # before the data is loaded
+    overrides = {k: v for k, v in {
+        "batch_size": args.batch_size, "optimizer": args.optimizer, "momentum": args.momentum,
+        "weight_decay": args.weight_decay, "seed": args.seed, "backend": args.backend,
+        "data_dir": args.data, "dataset": args.dataset, "limit_train": args.limit_train,
+    }.items() if v is not None}
+    config = TrainConfig(**overrides, arch=args.arch or DEFAULT_PRESET, spec=_load_spec(args))
+    config.validate()
+    session = TrainingSession(config, _load_data(config.data_dir, config.dataset))
+    print(f"{session.dataset.name}: {len(session.splits['train'][1])} training images "
+          f"({session.dataset.source}); backend {session.backend.name}", file=sys.stderr)
+    t0 = time.perf_counter()
+    r = lr_find(session, steps=args.steps, start=args.start, end=args.end)
+    seconds = time.perf_counter() - t0
+    k = len(r.lrs)
+    print(f"{'step':>6}{'lr':>12}{'loss':>10}{'smoothed':>10}")
+    every = max(args.steps // 10, 1)
+    for i in range(k):
+        if i % every == 0 or i == k - 1:
+            print(f"{i + 1:>6}{r.lrs[i]:>12.3e}{r.losses[i]:>10.4f}{r.smoothed[i]:>10.4f}")
+    if r.stopped_early:
+        print(f"stopped after {k} of {args.steps} steps: the loss blew up")
+    if r.method in LR_FIND_METHODS:
+        print(f"suggested learning rate: {r.suggestion:.3g} ({LR_FIND_METHODS[r.method]})")
+    else:
+        print("no suggestion: the loss was not finite even at the first rate; lower --start")
+    print(f"{config.arch if config.spec is None else 'spec'}, {config.optimizer}, batch "
+          f"{config.batch_size}: {k} steps in {seconds:.1f}s", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"lrs": r.lrs.tolist(), "smoothed": r.smoothed.tolist(),
+                          "suggestion": r.suggestion if k else None,
+                          "stopped_early": r.stopped_early}))
+    return 0
+
+
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "bench": cmd_bench,
-            "summary": cmd_summary}
+            "summary": cmd_summary, "lr-find": cmd_lr_find}
 
 
 def main(argv: list[str] | None = None) -> int:

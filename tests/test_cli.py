@@ -1,4 +1,4 @@
-"""The command line: train/evaluate/bench/summary, JSON output, and one-line errors."""
+"""The command line: train/evaluate/bench/summary/lr-find, JSON output, and one-line errors."""
 
 import io
 import json
@@ -153,3 +153,31 @@ def test_download_bars_disabled_draw_nothing():
     with DownloadBars(file=out, disable=True) as p:
         p("f.gz", 5, 10)
     assert out.getvalue() == ""
+
+
+def test_lr_find_prints_a_table_a_suggestion_and_json(data_dir, capsys):
+    assert main(["lr-find", "--arch", "mlp", "--data", str(data_dir), "--optimizer", "sgd",
+                 "--batch-size", "32", "--steps", "20", "--start", "1e-5", "--end", "10",
+                 "--json"]) == 0
+    out = capsys.readouterr().out
+    r = last_json(out)
+    assert set(r) == {"lrs", "smoothed", "suggestion", "stopped_early"}
+    assert len(r["lrs"]) == len(r["smoothed"]) <= 20 and r["lrs"][0] == pytest.approx(1e-5)
+    assert 1e-5 < r["suggestion"] < 10
+    assert "suggested learning rate: " in out and "smoothed" in out.splitlines()[0]
+    assert main(["lr-find", "--arch", "mlp", "--data", str(data_dir), "--optimizer", "sgd",
+                 "--steps", "30", "--end", "1e4"]) == 0
+    out = capsys.readouterr().out
+    assert "stopped after" in out and "of 30 steps" in out
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--steps", "5"], "steps"),
+    (["--start", "0"], "start"),
+    (["--start", "1e-2", "--end", "1e-3"], "end"),
+])
+def test_lr_find_bad_arguments_fail_before_loading_data(args, needle, capsys):
+    assert main(["lr-find", "--data", "/nonexistent-folder", *args]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("cnnviz lr-find: error:") and needle in err
+    assert "nonexistent-folder" not in err and "Traceback" not in err
