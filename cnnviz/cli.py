@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--weight-decay", type=float)
     t.add_argument("--schedule", choices=SCHEDULES)
     t.add_argument("--seed", type=int)
+    t.add_argument("--augment", type=float, metavar="S", nargs="?", const=1.0,
+                   help="random shifts, rotations and zooms of the training images, strength "
+                        "S (default 1 when given: up to 2 px, 10 degrees, 10%%; 0: off)")
     t.add_argument("--backend", choices=BACKEND_NAMES,
                    help=f"default: ${BACKEND_ENV}, else numpy")
     t.add_argument("--data", metavar="DIR", help="folder with the four IDX files")
@@ -165,11 +168,16 @@ def cmd_train(args) -> int:
         "schedule": args.schedule, "seed": args.seed, "backend": args.backend,
         "data_dir": args.data, "dataset": args.dataset, "val_size": args.val_size,
         "limit_train": args.limit_train, "limit_test": args.limit_test,
+        "augment": args.augment,
     }.items() if v is not None}
     from tqdm import tqdm
 
     if args.resume:
+        epochs = overrides.pop("epochs", None)
         session = TrainingSession.from_checkpoint(args.resume, None, **overrides)
+        note = session.set_epochs(epochs) if epochs else None
+        if note:
+            print(f"{args.resume} is a finished run: {note}", file=sys.stderr)
     else:
         spec = _load_spec(args)
         config = TrainConfig(**overrides, arch=args.arch or DEFAULT_PRESET, spec=spec)

@@ -28,7 +28,8 @@ def save_checkpoint(session, path) -> Path:
     meta = {
         "format": FORMAT, "version": VERSION, "config": session.config.to_dict(),
         "spec": session.model.spec, "input_shape": list(session.model.input_shape),
-        "step": session.step_count, "batches": session.batches.state_dict(),
+        "step": session.step_count, "cycle_start": session.cycle_start,
+        "batches": session.batches.state_dict(),
         "optimizer": {"kind": opt["kind"], "t": opt["t"], "hyper": opt["hyper"]},
         "rng": session.model.rng_state(), "class_names": list(session.class_names),
     }
@@ -89,6 +90,7 @@ def load_checkpoint(session, path) -> None:
     except ValueError as exc:
         raise CheckpointError(f"{path}: {exc}") from None
     session.step_count = int(meta["step"])
+    session.cycle_start = int(meta.get("cycle_start", 0))  # absent before extensions existed
     session.config.lr = float(meta["config"]["lr"])
     session.config.momentum = float(meta["config"]["momentum"])
     try:

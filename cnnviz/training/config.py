@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 from cnnviz.backend import default_backend_name
 from cnnviz.core.optim import OPTIMIZERS, SCHEDULES
 from cnnviz.core.presets import DEFAULT_PRESET, PRESETS
+from cnnviz.data.augment import Augment
 
 #: When a changed setting takes effect in a running session. The app's controls, the run
 #: driver and the pending-changes note all read these three tuples.
-LIVE = ("lr", "momentum")  # at the next step, even while training
+LIVE = ("lr", "momentum", "augment")  # at the next step, even while training
 ON_RESUME = ("epochs", "schedule", "weight_decay", "backend")  # on Start/Resume, or Reset
 ON_RESET = ("arch", "spec", "optimizer", "batch_size", "seed", "val_size", "limit_train",
             "limit_test")  # only on Reset (a new session), or Start before the first step
@@ -40,6 +41,7 @@ class TrainConfig:
     val_size: int = 5000
     limit_train: int | None = None
     limit_test: int | None = None
+    augment: float = 0.0  # strength of random shifts, rotations and zooms (0: off)
     extra: dict = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -59,6 +61,7 @@ class TrainConfig:
             raise ValueError("batch size and epochs must be at least 1")
         if self.val_size < 0:
             raise ValueError("validation size must be 0 or more")
+        Augment(self.augment)  # ValueError naming a bad strength
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

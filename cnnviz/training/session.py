@@ -12,14 +12,15 @@ import numpy as np
 from cnnviz.backend import get_backend, to_numpy
 from cnnviz.core.layers import Conv2D, ReLU
 from cnnviz.core.losses import SoftmaxCrossEntropy, softmax
-from cnnviz.core.model import build_model
+from cnnviz.core.model import build_model, resolve_spec
 from cnnviz.core.optim import (
     MOMENTUM_OPTIMIZERS,
     make_optimizer,
     scheduled_lr,
     scheduled_momentum,
 )
-from cnnviz.core.presets import preset
+from cnnviz.core.presets import PRESETS, preset
+from cnnviz.data.augment import Augment
 from cnnviz.data.loader import BatchIterator, normalize, split_validation
 from cnnviz.training import inspect
 from cnnviz.training.config import TrainConfig
@@ -39,6 +40,11 @@ from cnnviz.training.history import History
 from cnnviz.training.metrics import confusion_matrix
 
 EVAL_BATCH = 64  # images per eval forward: larger batches overflow the CPU caches
+# A finished run given more epochs goes on with a new cycle of its schedule over the added
+# steps, peaking at this fraction of the learning rate: a full-height cycle would first undo
+# much of what the annealed end of the last one reached (a 1-epoch cnn-bn run extended to 2
+# on 5,000 images fell from 89% to 55% that way).
+EXTEND_PEAK = 0.1
 
 
 class DivergenceError(RuntimeError):
@@ -91,6 +97,7 @@ class TrainingSession:
             "test": (normalize(test_x), np.asarray(test_y, np.int64)),
         }
         self.test_images = np.asarray(test_x)
+        self.blank = float(normalize(np.zeros((1, 1, 1), np.uint8))[0, 0, 0, 0])  # black
 
     def reset(self):
         """(Re)build the model and optimizer from the config and seed; clear the history."""
@@ -104,6 +111,7 @@ class TrainingSession:
         self.loss_fn = SoftmaxCrossEntropy()
         self.batches = BatchIterator(*self.splits["train"], cfg.batch_size, seed=cfg.seed)
         self.step_count = 0
+        self.cycle_start = 0  # the step the schedule in force began at (see extend)
         self.history = History()
         self._epoch_sums = [0.0, 0.0, 0]
         self._recent = deque(maxlen=20)
@@ -134,12 +142,38 @@ class TrainingSession:
         return self.epoch >= self.config.epochs
 
     def current_lr(self) -> float:
-        cfg = self.config
-        return scheduled_lr(cfg.schedule, cfg.lr, self.step_count, self.total_steps)
+        cfg, start = self.config, self.cycle_start
+        peak = cfg.lr if start == 0 or cfg.schedule == "constant" else cfg.lr * EXTEND_PEAK
+        return scheduled_lr(cfg.schedule, peak, self.step_count - start, self.total_steps - start)
 
     def current_momentum(self) -> float:
-        cfg = self.config
-        return scheduled_momentum(cfg.schedule, cfg.momentum, self.step_count, self.total_steps)
+        cfg, start = self.config, self.cycle_start
+        return scheduled_momentum(cfg.schedule, cfg.momentum, self.step_count - start,
+                                  self.total_steps - start)
+
+    def set_epochs(self, epochs: int) -> str | None:
+        """Change the run's length. While the schedule is still running it stretches or shrinks
+        to the new end; a finished run given more epochs starts a new cycle of its schedule
+        over the added steps, at EXTEND_PEAK of the learning rate, so it goes on from where it
+        ended instead of jumping back to a high rate. Returns a sentence saying so, or None."""
+        if epochs < 1:
+            raise ValueError(f"epochs must be at least 1, got {epochs}")
+        was_finished = self.step_count >= self.total_steps
+        self.config.epochs = int(epochs)
+        if not (was_finished and self.step_count < self.total_steps):
+            return None
+        self.cycle_start = self.step_count
+        return self.schedule_note()
+
+    def schedule_note(self) -> str | None:
+        """What the schedule does after an extension (None before any)."""
+        if self.cycle_start == 0:
+            return None
+        cfg, added = self.config, self.total_steps - self.cycle_start
+        if cfg.schedule == "constant":
+            return f"going on for {added} more steps at the learning rate {cfg.lr:g}"
+        return (f"going on for {added} more steps with a new {cfg.schedule} schedule peaking at "
+                f"{cfg.lr * EXTEND_PEAK:g} ({EXTEND_PEAK:g} of the learning rate {cfg.lr:g})")
 
     def set_hyper(self, lr: float | None = None, momentum: float | None = None):
         """Change the base learning rate and/or momentum; takes effect at the next step."""
@@ -152,20 +186,24 @@ class TrainingSession:
                 raise ValueError(f"momentum must be in [0, 1), got {momentum}")
             self.config.momentum = float(momentum)
 
-    def apply(self, config: TrainConfig, fields) -> None:
+    def apply(self, config: TrainConfig, fields) -> str | None:
         """Take the named `fields` of `config` (of config.LIVE and config.ON_RESUME) between
-        steps; the others need a new session."""
-        fields = set(fields)
+        steps; the others need a new session. Returns set_epochs' sentence, if any."""
+        fields, note = set(fields), None
         if "backend" in fields and config.backend != self.backend.name:
             self.set_backend(config.backend)  # BackendError (no GPU) reaches the user
         self.set_hyper(lr=config.lr if "lr" in fields else None,
                        momentum=config.momentum if "momentum" in fields else None)
+        if "augment" in fields:
+            Augment(config.augment)  # ValueError names a bad strength
+            self.config.augment = float(config.augment)
         if "epochs" in fields and config.epochs >= 1:
-            self.config.epochs = int(config.epochs)
+            note = self.set_epochs(config.epochs)
         if "schedule" in fields:
             self.config.schedule = config.schedule
         if "weight_decay" in fields:
             self.config.weight_decay = self.optimizer.weight_decay = float(config.weight_decay)
+        return note
 
     def set_backend(self, name) -> None:
         """Move the model and optimizer state to another backend between steps."""
@@ -193,6 +231,7 @@ class TrainingSession:
         state = {"batches": self.batches.state_dict(), "rng": model.rng_state(),
                  "buffers": [b.copy() for _, b in model.buffers()]}
         x, y, epoch_ended = self.batches.next_batch()
+        x = self._augment(x, state["batches"])
         xb, yb = backend.to_device(x), backend.to_device(y)
         self.optimizer.lr = lr = self.current_lr()
         momentum = self.current_momentum()
@@ -227,6 +266,17 @@ class TrainingSession:
         if epoch_ended:
             self._end_epoch(self.epoch - 1)
         return metrics
+
+    def _augment(self, x, batches: dict):
+        """The training batch x (B, C, H, W) as the network receives it: distorted by
+        config.augment (0: x itself), drawn from a generator seeded by the run's seed and the
+        batch's epoch and position, so a resumed run sees the same images."""
+        strength = self.config.augment
+        if strength == 0:
+            return x
+        rng = np.random.default_rng([self.config.seed, batches["epoch"], batches["position"]])
+        flip = bool(getattr(self.dataset, "flips", False))
+        return Augment(strength, flip=flip).apply(x, rng, fill=self.blank)
 
     def _weights_before(self) -> dict:
         """Copies of each layer's "W" before the update (on the device)."""
@@ -409,9 +459,17 @@ class TrainingSession:
         from cnnviz.training.checkpoint import read_checkpoint
 
         meta, _ = read_checkpoint(path)
-        config = TrainConfig.from_dict({**meta["config"], "spec": meta["spec"], **overrides})
+        saved = meta["config"]
+        spec = meta["spec"]
+        if saved.get("spec") is None and saved.get("arch") in PRESETS and spec == resolve_spec(
+                preset(saved["arch"]), tuple(meta["input_shape"]))[0]:
+            spec = None  # a preset run stays one (so it reports its name)
+        epochs = overrides.pop("epochs", None)
+        config = TrainConfig.from_dict({**saved, "spec": spec, **overrides})
         session = cls(config, dataset)
         session.load(path)
+        if epochs is not None:
+            session.set_epochs(epochs)
         return session
 
     def load(self, path) -> None:
