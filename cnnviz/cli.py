@@ -333,15 +333,9 @@ def cmd_summary(args) -> int:
     return 0
 
 
-LR_FIND_METHODS = {
-    "steepest": "steepest fall of the smoothed loss",
-    "minimum/10": "a tenth of the rate at the smoothed loss's minimum: too few steps before it",
-}
-
-
 def cmd_lr_find(args) -> int:
     """The learning-rate range test (cnnviz.training.lr_find) on a freshly built model."""
-    from cnnviz.training.lr_find import check_arguments, lr_find
+    from cnnviz.training.lr_find import METHODS, check_arguments, lr_find
 
     check_arguments(args.steps, args.start, args.end)  # before the data is loaded
     overrides = {k: v for k, v in {
@@ -365,8 +359,8 @@ def cmd_lr_find(args) -> int:
             print(f"{i + 1:>6}{r.lrs[i]:>12.3e}{r.losses[i]:>10.4f}{r.smoothed[i]:>10.4f}")
     if r.stopped_early:
         print(f"stopped after {k} of {args.steps} steps: the loss blew up")
-    if r.method in LR_FIND_METHODS:
-        print(f"suggested learning rate: {r.suggestion:.3g} ({LR_FIND_METHODS[r.method]})")
+    if r.method != "none":
+        print(f"suggested learning rate: {r.suggestion:.3g} ({METHODS[r.method]})")
     else:
         print("no suggestion: the loss was not finite even at the first rate; lower --start")
     print(f"{config.arch if config.spec is None else 'spec'}, {config.optimizer}, batch "

@@ -45,6 +45,7 @@ class TrainingController(QObject):
     sigBusy = Signal(str)  # what the worker is doing that takes long ("" when done)
     sigMoment = Signal(object)  # a timeline Moment asked for with moment()
     sigCommandDone = Signal(str)  # the name of each command after it was handled
+    sigLrFound = Signal(object)  # the LRFind of a learning-rate range test asked with lr_find()
     sigFinished = Signal()
     sigUpdates = Signal(object)  # Updates, at most every drain_interval_ms
 
@@ -63,7 +64,8 @@ class TrainingController(QObject):
                          "error": self.sigError, "message": self.sigMessage,
                          "session": self.sigSessionReady, "applied": self.sigApplied,
                          "saved": self.sigSaved, "busy": self.sigBusy,
-                         "moment": self.sigMoment, "done": self.sigCommandDone}
+                         "moment": self.sigMoment, "done": self.sigCommandDone,
+                         "lr_find": self.sigLrFound}
 
         self._thread = QThread()
         self._thread.setObjectName("cnnviz-training")
@@ -116,6 +118,12 @@ class TrainingController(QObject):
 
     def evaluate(self) -> None:
         self._send(self._driver.evaluate)
+
+    def lr_find(self, **options) -> None:
+        """The learning-rate range test on a copy of the run (options: lr_find's steps, start,
+        end, ...): progress as sigBusy, the result as sigLrFound, a failure as sigError;
+        sigCommandDone("lr_find") either way."""
+        self._send(self._driver.lr_find, dict(options))
 
     def choose_digit(self, digit) -> None:
         """An int test index, or a (28, 28) float image in [0, 1] (a drawing)."""

@@ -20,6 +20,7 @@ from cnnviz.app.data_loader import DataLoader
 from cnnviz.app.dialogs import Dialogs
 from cnnviz.app.docks import Docks
 from cnnviz.app.inspection import Inspections
+from cnnviz.app.lr_find_dialog import LrFindDialog
 from cnnviz.app.panels.controls import DATASETS
 from cnnviz.app.router import Router
 from cnnviz.app.settings import AppSettings
@@ -55,6 +56,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.dataset = None
         self._data_request: tuple[str, str | None] = ("mnist", None)
         self._closed = False
+        self._finding_lr = False  # a learning-rate range test runs on the training thread
+        self.lr_dialog: LrFindDialog | None = None  # the last test's result
 
         self.setWindowTitle("cnnviz")
         self.setObjectName("cnnviz-main-window")
@@ -105,10 +108,13 @@ class MainWindow(QtWidgets.QMainWindow):
         c.sigDiverged.connect(lambda text: self.dialogs.warn("Training diverged", text))
         c.sigError.connect(lambda text: self.dialogs.message("cnnviz", text))
         c.sigMoment.connect(self._on_moment)
+        c.sigLrFound.connect(self._on_lr_found)
+        c.sigCommandDone.connect(self._on_command_done)
         p["controls"].sigLiveChanged.connect(self._on_live_changed)
         p["controls"].sigSettingsChanged.connect(self._update_actions)
         p["controls"].sigDatasetChosen.connect(lambda name: self.load_dataset(name, None))
         p["controls"].sigOpenFolder.connect(self.open_folder_dialog)
+        p["controls"].sigFindLr.connect(self.find_lr)
         p["architecture"].sigSpecChanged.connect(self._update_actions)
         p["confusion"].sigRefreshRequested.connect(self.evaluate)
         for key in ("digits", "confusion", "top_digits", "embedding"):
@@ -140,10 +146,13 @@ class MainWindow(QtWidgets.QMainWindow):
     def _update_actions(self, *_) -> None:
         c = self.controller
         has_session = self.state.info is not None
-        ready = has_session and self.dataset is not None and not self.loader.loading
+        ready = (has_session and self.dataset is not None and not self.loader.loading
+                 and not self._finding_lr)
         arch = self.panels["architecture"]
         enable_actions(self.act, has_session, ready, c.state == RUNNING, c.state == STOPPED,
                        "" if arch.is_valid() else arch.error_text())
+        why = self._lr_find_unavailable()
+        self.panels["controls"].set_lr_find(not why, self._finding_lr, why)
 
     # -- slots ------------------------------------------------------------------------------
 
@@ -167,6 +176,29 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_moment(self, moment) -> None:
         if not self.panels["timeline"].is_live():  # unless the user went back meanwhile
             self.state.set_moment(moment)
+
+    @Slot(str)
+    def _on_command_done(self, name: str) -> None:
+        if name == "lr_find":
+            self._finding_lr = False
+            self._update_actions()
+
+    @Slot(object)
+    def _on_lr_found(self, result) -> None:
+        """Show a range test's curve; its Use button types the rate into the Controls."""
+        if self.lr_dialog is not None:
+            self.lr_dialog.close()
+            self.lr_dialog.deleteLater()
+        cfg, last, info = self.controller.config, self.controller.last_step, self.state.info
+        step = last.step if last is not None else (info.step if info is not None else 0)
+        lr = self.panels["controls"].lr
+        self.lr_dialog = LrFindDialog(
+            result, f"A copy of the run at step {step:,} ({cfg.optimizer}, batch "
+            f"{cfg.batch_size}) trained {len(result.lrs)} steps while its learning rate rose "
+            f"from {result.lrs[0]:.0e} to {result.lrs[-1]:.2g}; the run itself is unchanged.",
+            (lr.minimum(), lr.maximum()), lr.decimals(), self)
+        self.lr_dialog.sigUse.connect(self.panels["controls"].use_lr)
+        self.lr_dialog.show()
 
     def choose_digit(self, digit) -> None:
         """Follow a test index or a drawing through the network (a bad one is refused)."""
@@ -241,6 +273,26 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def stop(self) -> None:
         self.controller.stop()
+
+    def find_lr(self, **options) -> None:
+        """The learning-rate range test (options: lr_find's steps, start, end...) on a copy
+        of the run, on the training thread; its result opens in `lr_dialog`."""
+        if not self._lr_find_unavailable():
+            self._finding_lr = True
+            self._update_actions()
+            self.controller.lr_find(**options)
+
+    def _lr_find_unavailable(self) -> str:
+        """Why the range test cannot run now ("" when it can)."""
+        if self.state.info is None or self.dataset is None:
+            return "Load a dataset first."
+        if self.loader.loading:
+            return "Wait until the data is loaded."
+        if self._finding_lr:
+            return "A test runs already."
+        if self.controller.state == RUNNING:
+            return "Pause training first: the test trains a copy of the run as it is now."
+        return ""
 
     def reset(self) -> None:
         if self.act["reset"].isEnabled():

@@ -24,6 +24,8 @@ from cnnviz.backend import gpu_status
 from cnnviz.training.checkpoint import read_checkpoint
 from cnnviz.training.config import LIVE, ON_RESET, ON_RESUME, TrainConfig, changed
 from cnnviz.training.events import SessionInfo
+from cnnviz.training.inspect import check_digit
+from cnnviz.training.lr_find import find_and_notify
 from cnnviz.training.session import DivergenceError, TrainingSession
 from cnnviz.training.timeline import Moment, Timeline
 
@@ -31,10 +33,10 @@ __all__ = ["NOTICES", "PAUSED", "RUNNING", "STOPPED", "WATCHABLE", "RunDriver", 
 
 RUNNING, PAUSED, STOPPED = "running", "paused", "stopped"
 #: What `notify(kind, value)` reports: the run state (str), a divergence or an error message,
-#: a status note, a new SessionInfo, the config now in effect (TrainConfig), a saved path,
-#: what takes long ("" when done), a timeline Moment, and the name of each command handled.
+#: a status note, a new SessionInfo, the config now in effect (TrainConfig), a saved path, what
+#: takes long ("" when done), a timeline Moment, the name of each command handled, an LRFind.
 NOTICES = ("state", "diverged", "error", "message", "session", "applied", "saved", "busy",
-           "moment", "done")
+           "moment", "done", "lr_find")
 #: Inspection views kept up to date while watched: "attribution" with the snapshots, "top"
 #: and "embedding" at each epoch end, "stats" every step.
 WATCHABLE = ("attribution", "top", "embedding", "stats")
@@ -42,21 +44,6 @@ ATTRIBUTION_INTERVAL = 2.0  # s between attributions while training runs (each c
 EMBEDDING_DIGITS = 2000
 TIMELINE_EVERY, TIMELINE_MB = 200, 64.0
 TIMELINE_TEST = 1000  # test digits evaluated for each recorded moment's confusion matrix
-
-
-def check_digit(digit, n_test: int):
-    """The one rule for a chosen digit: a test index in [0, n_test) (returned as int), or a
-    drawing, (28, 28) floats in [0, 1] (returned as a float32 copy). ValueError otherwise."""
-    if isinstance(digit, (int, np.integer)):
-        if not 0 <= digit < n_test:
-            raise ValueError(f"there is no test digit {int(digit)}: choose an index from 0 "
-                             f"to {n_test - 1}")
-        return int(digit)
-    image = np.array(digit, np.float32, copy=True)
-    if image.shape != (28, 28) or not np.isfinite(image).all():
-        raise ValueError(f"a drawn digit must be a (28, 28) image of finite values in [0, 1], "
-                         f"got shape {image.shape}")
-    return np.clip(image, 0.0, 1.0)
 
 
 def _quiet(method):
@@ -197,8 +184,10 @@ class RunDriver:
         """Take `fields` of `config` into the running session (LIVE at any time, ON_RESUME
         between steps); the config now in effect is notified as "applied"."""
         s = self._need_session()
-        s.apply(config, fields)
+        note = s.apply(config, fields)  # a sentence when a finished run was extended
         self.notify("applied", copy.deepcopy(s.config))
+        if note:
+            self.notify("message", note)
 
     def pause(self) -> None:
         self._until_epoch = None
@@ -234,6 +223,10 @@ class RunDriver:
     def evaluate(self) -> None:
         if self.session is not None:
             self._evaluate()
+
+    def lr_find(self, options: dict | None = None) -> None:
+        """The learning-rate range test on a copy of the run (lr_find.find_and_notify)."""
+        find_and_notify(self._need_session(), self.notify, self.stop_event, **(options or {}))
 
     # -- commands: what is shown ---------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """Where the network looks and what its units want: saliency, Grad-CAM, occlusion, top
-activating digits per channel, and a 2-D embedding. Numpy in, numpy out; run on the training
-thread between steps (they reuse the model's backward pass, which overwrites its grads)."""
+activating digits per channel, and a 2-D embedding, and the one rule for a digit to inspect
+(check_digit). Numpy in, numpy out; run on the training thread between steps (they reuse the
+model's backward pass, which overwrites its grads)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,21 @@ from cnnviz.core.losses import softmax
 # are mapped fresh from the kernel each batch. Top 9 digits of 4.Conv2D over the 10,000 test
 # digits: 2.1 s with 64 per batch, 3.2 s with 500 (medians of 5 runs, same code otherwise).
 BATCH = 64
+
+
+def check_digit(digit, n_test: int):
+    """The one rule for a chosen digit: a test index in [0, n_test) (returned as int), or a
+    drawing, (28, 28) floats in [0, 1] (returned as a float32 copy). ValueError otherwise."""
+    if isinstance(digit, (int, np.integer)):
+        if not 0 <= digit < n_test:
+            raise ValueError(f"there is no test digit {int(digit)}: choose an index from 0 "
+                             f"to {n_test - 1}")
+        return int(digit)
+    image = np.array(digit, np.float32, copy=True)
+    if image.shape != (28, 28) or not np.isfinite(image).all():
+        raise ValueError(f"a drawn digit must be a (28, 28) image of finite values in [0, 1], "
+                         f"got shape {image.shape}")
+    return np.clip(image, 0.0, 1.0)
 
 
 def _layer_index(model, layer: str | int) -> int:

@@ -261,3 +261,21 @@ def test_quiet_methods_nest_and_restore_numpy_error_state():
     before = np.geterr()
     assert outer() == ("ignore", "ignore")
     assert np.geterr() == before
+
+
+def test_lr_find_notifies_the_curve_of_a_copy_and_leaves_the_run_alone(run):
+    d, out = run
+    d.step_batch()
+    weights, count = d.session.model.state_dict(), d.session.step_count
+    out.clear()
+    out.notices.clear()
+    d.run_safely(d.lr_find, {"steps": 10})
+    (result,) = out.of("lr_find")
+    assert len(result.lrs) == 10 and out.of("busy")[-1] == "" and not out.of("error")
+    assert out.events == [] and d.session.step_count == count and d.state == PAUSED
+    for name, arr in d.session.model.state_dict().items():
+        assert arr.tobytes() == weights[name].tobytes(), name
+
+    empty = RunDriver(out, out.notify, threading.Event())
+    empty.run_safely(empty.lr_find, None)
+    assert out.of("error")[-1] == "no session: load a dataset first"

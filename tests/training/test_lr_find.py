@@ -1,5 +1,7 @@
 """The learning-rate range test: the curve, the suggestion, stopping, and a session left alone."""
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -7,7 +9,7 @@ from cnnviz.core.losses import SoftmaxCrossEntropy
 from cnnviz.data.loader import BatchIterator
 from cnnviz.data.synthetic import synthetic_dataset
 from cnnviz.training import TrainConfig, TrainingSession
-from cnnviz.training.lr_find import LRFind, lr_find, suggest
+from cnnviz.training.lr_find import METHODS, LRFind, find_and_notify, lr_find, suggest
 from tests.specs import bn_cnn
 
 
@@ -74,9 +76,8 @@ def test_easy_problem_suggests_a_rate_inside_the_range():
     r = lr_find(s, steps=60, start=1e-5, end=10.0)
     assert 1e-5 < r.suggestion < 10.0
     assert r.smoothed.min() < 0.7 * r.smoothed[0]  # the loss falls somewhere
-    assert r.method == "steepest"
-    lo = int(np.argmin(r.smoothed))
-    assert r.suggestion <= r.lrs[lo]  # found before the minimum
+    assert r.method == "minimum/10"
+    assert r.suggestion == pytest.approx(r.lrs[int(np.argmin(r.smoothed))] / 10)
 
 
 def test_a_huge_end_rate_stops_early():
@@ -87,22 +88,15 @@ def test_a_huge_end_rate_stops_early():
     assert np.all(np.isfinite(r.smoothed))
 
 
-def test_suggestion_is_the_steepest_fall_before_the_minimum():
+def test_suggestion_is_a_tenth_of_the_rate_at_the_lowest_smoothed_loss():
     lrs = np.geomspace(1e-6, 1, 100)
     i = np.arange(100)
     smoothed = 3 - 2 / (1 + np.exp(-(i - 50) / 6)) + np.where(i > 80, (i - 80) * 0.3, 0)
-    smoothed[[5, 7, 9, 11]] += [0.15, -0.15, 0.15, -0.15]  # early noise, steep one-step drops
-    rate, how = suggest(lrs, smoothed)
-    assert how == "steepest" and lrs[47] <= rate <= lrs[53]
-
-
-def test_suggestion_falls_back_to_a_tenth_of_the_minimum_on_a_short_curve():
+    assert suggest(lrs, smoothed) == (pytest.approx(lrs[int(np.argmin(smoothed))] / 10),
+                                      "minimum/10")
     lrs = np.geomspace(1e-3, 1, 8)
     smoothed = np.array([3.0, 2.5, 2.0, 1.0, 1.5, 3.0, 6.0, 9.0])
     assert suggest(lrs, smoothed) == (pytest.approx(lrs[3] / 10), "minimum/10")
-    lrs = np.geomspace(1e-4, 1, 30)
-    smoothed = np.r_[np.linspace(3, 1, 5), np.linspace(1.1, 9, 25)]  # minimum at 4 of 30
-    assert suggest(lrs, smoothed) == (pytest.approx(lrs[4] / 10), "minimum/10")
     assert np.isnan(suggest(np.array([]), np.array([]))[0])
 
 
@@ -120,3 +114,47 @@ def test_bad_arguments_name_the_argument(kwargs, name):
     s = make_session(arch="mlp", spec=None)
     with pytest.raises(ValueError, match=rf"\b{name}\b"):
         lr_find(s, **kwargs)
+
+
+def test_progress_is_told_each_step_and_stop_ends_the_test_cleanly():
+    s = make_session(arch="mlp", spec=None)
+    weights = s.model.state_dict()
+    told = []
+    r = lr_find(s, steps=20, start=1e-4, end=1e-1, progress=lambda i, n: told.append((i, n)))
+    assert told == [(i, 20) for i in range(1, 21)] and len(r.lrs) == 20
+
+    told.clear()
+    r = lr_find(s, steps=20, start=1e-4, end=1e-1, progress=lambda i, n: told.append(i),
+                stop=lambda: len(told) >= 5)  # asked before each step
+    assert told == [1, 2, 3, 4, 5] and not r.stopped_early
+    assert r.lrs.shape == r.losses.shape == r.smoothed.shape == (5,)
+    np.testing.assert_allclose(r.lrs, np.geomspace(1e-4, 1e-1, 20)[:5])
+    assert lr_find(s, steps=20, stop=lambda: True).lrs.size == 0
+    for name, arr in s.model.state_dict().items():
+        assert arr.tobytes() == weights[name].tobytes(), name
+
+
+def test_find_and_notify_reports_progress_and_the_result_for_the_app():
+    s = make_session(arch="mlp", spec=None)
+    notices, stop = [], threading.Event()
+    find_and_notify(s, lambda kind, value: notices.append((kind, value)), stop, steps=12)
+    busy = [v for k, v in notices if k == "busy"]
+    assert busy[0] == "finding the lr" and busy[-1] == ""
+    assert busy[1:-1] == [f"finding the lr: step {i}/12" for i in range(1, 13)]
+    assert [k for k, _ in notices][-1] == "lr_find"
+    result = notices[-1][1]
+    assert isinstance(result, LRFind) and len(result.lrs) == 12 and result.method in METHODS
+
+    notices.clear()
+    stop.set()  # the app is closing: the test ends, and nothing but "not busy" is told
+    find_and_notify(s, lambda kind, value: notices.append((kind, value)), stop, steps=12)
+    assert notices == [("busy", "finding the lr"), ("busy", "")]
+
+
+def test_find_and_notify_explains_a_loss_that_blows_up_at_once():
+    s = make_session(arch="mlp", spec=None, optimizer="sgd")
+    notices = []
+    with pytest.raises(ValueError, match="blew up already at a rate of"):
+        find_and_notify(s, lambda kind, value: notices.append((kind, value)),
+                        threading.Event(), steps=20, start=1e3, end=1e6)
+    assert notices[-1] == ("busy", "") and "lr_find" not in [k for k, _ in notices]

@@ -19,6 +19,10 @@ __all__ = ["ControlsPanel", "DATASETS"]
 DATASETS = (("MNIST", "mnist"), ("Fashion-MNIST", "fashion-mnist"))
 
 PENDING_STYLE = "color: #ff9f1c;"
+FIND_LR, FINDING_LR = "Find learning rate…", "Finding…"
+FIND_LR_TIP = ("Learning-rate range test: a copy of the run trains for 100 steps while the rate "
+               "rises from 1e-6 to 1, and the rate where its loss falls fastest is suggested. "
+               "The run itself is not changed.")
 
 
 def _applies(field: str) -> str:
@@ -59,6 +63,7 @@ class ControlsPanel(QtWidgets.QWidget):
     sigSettingsChanged = QtCore.Signal()  # any other setting changed (applies on Reset)
     sigDatasetChosen = QtCore.Signal(str)  # a load_dataset name
     sigOpenFolder = QtCore.Signal()
+    sigFindLr = QtCore.Signal()  # run the learning-rate range test
 
     def __init__(self, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
@@ -70,11 +75,15 @@ class ControlsPanel(QtWidgets.QWidget):
                         + _applies("lr"))
         self.lr.setStepType(QtWidgets.QAbstractSpinBox.StepType.AdaptiveDecimalStepType)
         self.lr.setValue(d.lr)
+        self.find_lr = QtWidgets.QPushButton(FIND_LR)
+        self.find_lr.setToolTip(FIND_LR_TIP)
+        self.find_lr.setEnabled(False)  # until a session is ready
         self.momentum = _spin(0.0, 0.999, 3, 0.01, MOMENTUM_TIP)
         self.momentum.setValue(d.momentum)
         live = QtWidgets.QGroupBox("Live: applies at the next step")
         form = QtWidgets.QFormLayout(live)
         form.addRow("Learning rate", self.lr)
+        form.addRow("", self.find_lr)
         form.addRow("Momentum", self.momentum)
 
         # applies on Reset
@@ -192,6 +201,7 @@ class ControlsPanel(QtWidgets.QWidget):
             w.valueChanged.connect(self._on_setting_changed)
         self.dataset.activated.connect(self._on_dataset_activated)
         self.open_folder.clicked.connect(self.sigOpenFolder)
+        self.find_lr.clicked.connect(self.sigFindLr)
 
     # -- public -----------------------------------------------------------------------------
 
@@ -232,6 +242,18 @@ class ControlsPanel(QtWidgets.QWidget):
             for w in widgets:
                 w.blockSignals(False)
         self.set_applied(cfg)
+
+    def set_lr_find(self, enabled: bool, finding: bool = False, why: str = "") -> None:
+        """The Find learning rate button: enabled or not (`why` not, for its tooltip), and
+        whether a test runs now ("Finding…", disabled)."""
+        self.find_lr.setText(FINDING_LR if finding else FIND_LR)
+        self.find_lr.setEnabled(enabled and not finding)
+        self.find_lr.setToolTip(FIND_LR_TIP + (f"\n\n{why}" if why and not finding else ""))
+
+    def use_lr(self, lr: float) -> None:
+        """Put `lr` in the learning-rate field, as if typed: the run applies it at its next
+        step (sigLiveChanged)."""
+        self.lr.setValue(lr)
 
     def set_applied(self, cfg: TrainConfig) -> None:
         """The config the running session uses; differences are flagged as pending."""
