@@ -277,7 +277,8 @@ def resolve_spec(spec, input_shape=(1, 28, 28)) -> tuple[list[dict], list[tuple]
 def build_model(spec, input_shape=(1, 28, 28), seed=0, backend="numpy") -> Sequential:
     """A Sequential from a spec (list of {"type": Kind, **args}) initialised from `seed`.
 
-    Conv2D and Dense weights use He init, or Glorot when the next activation is tanh-like.
+    Conv2D and Dense weights use He init, or Glorot when the next activation is tanh-like; the
+    last of them, when no activation follows it (the class scores), starts small ("output").
     """
     full, _ = resolve_spec(spec, input_shape)
     rng = np.random.default_rng(seed)
@@ -287,7 +288,10 @@ def build_model(spec, input_shape=(1, 28, 28), seed=0, backend="numpy") -> Seque
         if cls in (Conv2D, Dense):
             nxt = next((e["type"] for e in full[i + 1:] if e["type"] not in ("BatchNorm2D",
                         "BatchNorm1D", "MaxPool2D", "AvgPool2D", "Dropout")), None)
-            args.update(init="glorot" if nxt in GLOROT_ACTIVATIONS else "he", rng=rng)
+            last = not any(e["type"] in ("Conv2D", "Dense") for e in full[i + 1:])
+            init = ("glorot" if nxt in GLOROT_ACTIVATIONS
+                    else "output" if last and nxt is None else "he")
+            args.update(init=init, rng=rng)
         elif cls is Dropout:
             args.update(rng=np.random.default_rng([seed, i]))
         layers.append(cls(**args))

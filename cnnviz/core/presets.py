@@ -24,7 +24,7 @@ PRESETS = {
     "cnn-bn": [
         _conv(1, 32, 3, padding=1), {"type": "BatchNorm2D", "num_features": 32}, RELU, POOL2,
         _conv(32, 64, 3, padding=1), {"type": "BatchNorm2D", "num_features": 64}, RELU, POOL2,
-        FLAT, _dense(3136, 128), RELU, {"type": "Dropout", "p": 0.5}, _dense(128, 10),
+        FLAT, _dense(3136, 128), RELU, {"type": "Dropout", "p": 0.25}, _dense(128, 10),
     ],
     "mlp": [FLAT, _dense(784, 128), RELU, _dense(128, 10)],
 }

@@ -372,6 +372,7 @@ class RunDriver:
         if s is None:
             return
         s.filters()
+        s.batch_sample()
         s.activations(self.digit)
         if "attribution" in self.watched and (
                 self.state != RUNNING

@@ -64,6 +64,17 @@ class FilterSnapshot:
 
 
 @dataclass(frozen=True)
+class TrainingBatch:
+    """The first images of the last training batch as the network received them (augmented
+    when config.augment > 0): images (n, C, H, W) normalised float32, labels (n,) int."""
+
+    step: int
+    images: np.ndarray
+    labels: np.ndarray
+    augment: float
+
+
+@dataclass(frozen=True)
 class ActivationSnapshot:
     """One image through every layer. image: (H, W) as the network sees it (normalised);
     maps: list of (layer name, output of that layer for this image, shape (C, H, W) or (F,));

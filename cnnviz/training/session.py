@@ -35,6 +35,7 @@ from cnnviz.training.events import (
     LayerStats,
     StepMetrics,
     TopActivations,
+    TrainingBatch,
 )
 from cnnviz.training.history import History
 from cnnviz.training.metrics import confusion_matrix
@@ -45,6 +46,7 @@ EVAL_BATCH = 64  # images per eval forward: larger batches overflow the CPU cach
 # much of what the annealed end of the last one reached (a 1-epoch cnn-bn run extended to 2
 # on 5,000 images fell from 89% to 55% that way).
 EXTEND_PEAK = 0.1
+BATCH_SAMPLE = 8  # images of each training batch kept for batch_sample
 
 
 class DivergenceError(RuntimeError):
@@ -115,6 +117,7 @@ class TrainingSession:
         self.history = History()
         self._epoch_sums = [0.0, 0.0, 0]
         self._recent = deque(maxlen=20)
+        self._seen = None  # (images, labels) of the last batch's first BATCH_SAMPLE
         self._epoch_start = time.perf_counter()
 
     # -- properties ------------------------------------------------------------------------
@@ -232,6 +235,7 @@ class TrainingSession:
                  "buffers": [b.copy() for _, b in model.buffers()]}
         x, y, epoch_ended = self.batches.next_batch()
         x = self._augment(x, state["batches"])
+        self._seen = (x[:BATCH_SAMPLE].copy(), y[:BATCH_SAMPLE].copy())
         xb, yb = backend.to_device(x), backend.to_device(y)
         self.optimizer.lr = lr = self.current_lr()
         momentum = self.current_momentum()
@@ -266,6 +270,15 @@ class TrainingSession:
         if epoch_ended:
             self._end_epoch(self.epoch - 1)
         return metrics
+
+    def batch_sample(self) -> TrainingBatch | None:
+        """Emit and return the first BATCH_SAMPLE images of the last training batch as the
+        network received them; None before the first step."""
+        if self._seen is None:
+            return None
+        ev = TrainingBatch(self.step_count, *self._seen, self.config.augment)
+        self.emit(ev)
+        return ev
 
     def _augment(self, x, batches: dict):
         """The training batch x (B, C, H, W) as the network receives it: distorted by

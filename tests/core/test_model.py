@@ -38,7 +38,7 @@ EXPECTED_PRESETS = {
     "cnn-bn": [
         conv(1, 32, 3, padding=1), {"type": "BatchNorm2D", "num_features": 32}, RELU, POOL2,
         conv(32, 64, 3, padding=1), {"type": "BatchNorm2D", "num_features": 64}, RELU, POOL2,
-        FLAT, dense(3136, 128), RELU, {"type": "Dropout", "p": 0.5}, dense(128, 10),
+        FLAT, dense(3136, 128), RELU, {"type": "Dropout", "p": 0.25}, dense(128, 10),
     ],
     "mlp": [FLAT, dense(784, 128), RELU, dense(128, 10)],
 }
@@ -84,7 +84,7 @@ def test_resolve_spec_infers_sizes():
         {"type": "BatchNorm2D"}, RELU, POOL2,
         {"type": "Conv2D", "out_channels": 64, "kernel_size": 3, "padding": 1},
         {"type": "BatchNorm2D"}, RELU, POOL2, FLAT,
-        {"type": "Dense", "out_features": 128}, RELU, {"type": "Dropout", "p": 0.5},
+        {"type": "Dense", "out_features": 128}, RELU, {"type": "Dropout", "p": 0.25},
         {"type": "Dense", "out_features": 10},
     ]
     full, shapes = resolve_spec(spec)

@@ -42,6 +42,7 @@ CUPY_NAMES = {
 # (file relative to cnnviz/core, enclosing function) -> numpy attributes allowed there.
 ALLOWED_NP = {
     ("init.py", "he_normal"): {"sqrt", "float32"},
+    ("init.py", "initial_weights"): {"float32"},
     ("init.py", "glorot_uniform"): {"sqrt", "float32"},
     ("layers/conv.py", "Conv2D.__init__"): {"random.default_rng", "zeros", "zeros_like",
                                             "float32"},

@@ -77,7 +77,7 @@ def test_a_preset_run_keeps_its_name_when_resumed_and_a_custom_one_its_spec(tmp_
 
 
 def test_augmented_batches_are_distorted_and_resume_exactly(tmp_path):
-    plain, aug = make_session(), make_session(augment=1.0)
+    plain, aug = make_session(augment=0.0), make_session(augment=1.0)
     for s in (plain, aug):
         for _ in range(3):
             s.step()
@@ -94,7 +94,7 @@ def test_augmented_batches_are_distorted_and_resume_exactly(tmp_path):
 
 
 def test_augment_off_gives_the_batch_itself_and_bad_strengths_are_refused():
-    s = make_session()
+    s = make_session(augment=0.0)
     x = s.splits["train"][0][:4]
     assert s._augment(x, s.batches.state_dict()) is x
     s.config.augment = 1.0
@@ -106,3 +106,20 @@ def test_augment_off_gives_the_batch_itself_and_bad_strengths_are_refused():
     with pytest.raises(ValueError, match="strength"):
         s.apply(TrainConfig(augment=-2.0), ["augment"])
     assert s.config.augment == 1.0
+
+
+def test_batch_sample_shows_the_last_batch_as_the_network_received_it():
+    s = make_session(augment=1.0)
+    events = []
+    s.listeners.append(events.append)
+    assert s.batch_sample() is None  # nothing trained yet
+    state = s.batches.state_dict()
+    x, y, _ = s.batches.next_batch()
+    s.batches.load_state_dict(state)
+    s.step()
+    ev = s.batch_sample()
+    assert ev is events[-1] and ev.step == 1 and ev.augment == 1.0
+    assert ev.images.shape == (8, 1, 28, 28) and ev.images.dtype == np.float32
+    np.testing.assert_array_equal(ev.labels, y[:8])
+    np.testing.assert_array_equal(ev.images, s._augment(x, state)[:8])  # distorted, as trained
+    assert not np.array_equal(ev.images, x[:8])
