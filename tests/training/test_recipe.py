@@ -3,8 +3,9 @@ above where it started.
 
 "Where it started" is the mean loss of the first 5 batches, and from there on the smoothed
 loss may exceed it by NOISE at most: before the weights move, batch losses differ by about
-that much from batch to batch. The failure this guards against is of another size: the old recipe (Nesterov SGD at
-0.1) took cnn-bn's loss from 3.7 to 5.3 within 10 steps of a short run."""
+that much from batch to batch. The failure this guards against is of another size: the old
+recipe (Nesterov SGD at 0.1) took cnn-bn's loss from 3.7 to 5.3 within 10 steps of a short
+run."""
 
 from __future__ import annotations
 
