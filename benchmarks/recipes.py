@@ -3,12 +3,13 @@
     CNNVIZ_DATA=/path/to/mnist python benchmarks/recipes.py \\
         [--recipe default "adam-3e-3=--optimizer adam --lr 3e-3" ...] \\
         [--budget short e1 e2 ...] [--seeds 0 1 2] [--jobs 2] [--json FILE]
+        [--flags "--dataset fashion-mnist"]
 
 A recipe is a name (then the CLI's defaults) or NAME=FLAGS, flags of `python -m cnnviz train`.
 A budget is one of BUDGETS (more train flags: run length, data size). Every (budget, recipe,
-seed) runs `python -m cnnviz train --json` in its own process (with --jobs N, N at a time,
-each on one BLAS thread) and the table gives, per budget and recipe, the mean test accuracy
-over the seeds with the lowest and highest, and the mean wall time of a run.
+seed) runs `python -m cnnviz train --json` (plus --flags) in its own process (with --jobs N,
+N at a time, each on one BLAS thread) and the table gives, per budget and recipe, the mean
+test accuracy over the seeds with the lowest and highest, and the mean wall time of a run.
 """
 
 from __future__ import annotations
@@ -59,8 +60,10 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     ap.add_argument("--jobs", type=int, default=1, help="runs at a time (each on 1 thread)")
     ap.add_argument("--json", metavar="FILE", help="write every run's summary here")
+    ap.add_argument("--flags", default="", help="train flags added to every run")
     args = ap.parse_args(argv)
-    recipes = [parse_recipe(r) for r in args.recipe]
+    recipes = [(name, [*flags, *shlex.split(args.flags)])
+               for name, flags in map(parse_recipe, args.recipe)]
     tasks = [(b, name, flags, s) for b in args.budget for name, flags in recipes
              for s in args.seeds]
     threads = 1 if args.jobs > 1 else None
