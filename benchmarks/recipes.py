@@ -9,7 +9,9 @@ A recipe is a name (then the CLI's defaults) or NAME=FLAGS, flags of `python -m 
 A budget is one of BUDGETS (more train flags: run length, data size). Every (budget, recipe,
 seed) runs `python -m cnnviz train --json` (plus --flags) in its own process (with --jobs N,
 N at a time, each on one BLAS thread) and the table gives, per budget and recipe, the mean
-test accuracy over the seeds with the lowest and highest, and the mean wall time of a run.
+test accuracy over the seeds with the lowest and highest, the mean wall time of a run, its
+peak memory and, for the budgets in BARS, whether every seed reached the bar (meant for the
+default recipe on MNIST).
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ BUDGETS = {
     "e5": "--epochs 5",
     "lenet5-e2": "--arch lenet5 --epochs 2",
 }
+# What the default recipe must reach on MNIST with each budget (every seed), and the peak
+# memory of a run.
+BARS = {"short": 0.90, "e1": 0.989, "e2": 0.9925, "e5": 0.9945, "lenet5-e2": 0.990}
+PEAK_MB = 1536
 
 
 def parse_recipe(text: str) -> tuple[str, list[str]]:
@@ -79,19 +85,23 @@ def main(argv=None) -> int:
 
     with ThreadPoolExecutor(args.jobs) as pool:
         results = list(pool.map(one, tasks))
-    print(f"{'budget':<10}{'recipe':<22}{'mean':>8}{'min':>8}{'max':>8}{'s/run':>7}  seeds")
+    print(f"{'budget':<10}{'recipe':<22}{'mean':>8}{'min':>8}{'max':>8}{'s/run':>7}"
+          f"{'peak MB':>9}{'bar':>8}  seeds")
     rows = {}
     for (budget, name, _, seed), r in zip(tasks, results, strict=True):
         rows.setdefault((budget, name), []).append((seed, r))
     for (budget, name), runs in rows.items():
         accs = [r["test_accuracy"] for _, r in runs if "test_accuracy" in r]
         secs = [r["seconds"] for _, r in runs if "seconds" in r]
+        peak = max((r.get("peak_memory_mb", 0.0) for _, r in runs), default=0.0)
         if not accs:
             print(f"{budget:<10}{name:<22}  failed: {runs[0][1].get('error')}")
             continue
+        bar = BARS.get(budget)
+        met = "" if bar is None else ("ok " if min(accs) >= bar and peak < PEAK_MB else "no ")
         print(f"{budget:<10}{name:<22}{statistics.mean(accs):>8.2%}{min(accs):>8.2%}"
-              f"{max(accs):>8.2%}{statistics.mean(secs):>7.0f}  "
-              + " ".join(str(s) for s, _ in runs))
+              f"{max(accs):>8.2%}{statistics.mean(secs):>7.0f}{peak:>9.0f}"
+              f"{met + (f'{bar:.2%}' if bar else '-'):>8}  " + " ".join(str(s) for s, _ in runs))
     if args.json:
         with open(args.json, "w") as f:
             json.dump([{"budget": b, "recipe": n, "flags": fl, "seed": s, **r}

@@ -24,6 +24,7 @@ from cnnviz.app.panels.embedding import EmbeddingPanel
 from cnnviz.app.panels.filters import FiltersPanel
 from cnnviz.app.panels.timeline import TimelinePanel
 from cnnviz.app.panels.top_digits import TopDigitsPanel
+from cnnviz.app.panels.training_batch import TrainingBatchPanel
 from cnnviz.app.state import AppState
 
 __all__ = ["DOCKS", "Dock", "Docks"]
@@ -51,7 +52,8 @@ class Dock:
 
 
 #: Settings left; curves, timeline and confusion (tabs: embedding, step debugger) in the
-#: middle; activations, filters (tab: top digits) and digits (tab: where it looks) right.
+#: middle; activations, filters (tab: top digits) and digits (tabs: where it looks, training
+#: batch) right.
 DOCKS = (
     Dock("controls", "Controls", ControlsPanel, ("left",), scroll=True),
     Dock("architecture", "Architecture", ArchitecturePanel, ("tab", "controls")),
@@ -69,6 +71,7 @@ DOCKS = (
     Dock("attribution", "Where it looks", AttributionPanel, ("tab", "digits"),
          watch="attribution"),
     Dock("top_digits", "Top digits", TopDigitsPanel, ("tab", "filters"), watch="top"),
+    Dock("training_batch", "Training batch", TrainingBatchPanel, ("tab", "digits")),
 )
 _AREAS = {"left": Qt.DockWidgetArea.LeftDockWidgetArea,
           "right": Qt.DockWidgetArea.RightDockWidgetArea}

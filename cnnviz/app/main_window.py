@@ -167,7 +167,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._update_actions()
         self.dock_set.check_visible()
 
-    @Slot(float, float)
+    @Slot(float, float, float)
     def _on_live_changed(self, *_) -> None:
         if self.state.info is not None:
             self.controller.apply(self.current_config(), LIVE)

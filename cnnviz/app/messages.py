@@ -25,6 +25,7 @@ class Updates:
     epochs: list = field(default_factory=list)
     layer_stats: list = field(default_factory=list)
     filters: ev.FilterSnapshot | None = None
+    batch: ev.TrainingBatch | None = None
     activations: ev.ActivationSnapshot | None = None
     evaluation: ev.Evaluation | None = None
     attribution: ev.Attribution | None = None
@@ -46,7 +47,8 @@ class Updates:
 
 #: Event type -> the Updates field that keeps every one / only the newest of that type.
 _EVERY = {ev.StepMetrics: "steps", ev.EpochMetrics: "epochs", ev.LayerStats: "layer_stats"}
-_NEWEST = {ev.FilterSnapshot: "filters", ev.ActivationSnapshot: "activations",
+_NEWEST = {ev.FilterSnapshot: "filters", ev.TrainingBatch: "batch",
+           ev.ActivationSnapshot: "activations",
            ev.Evaluation: "evaluation", ev.Attribution: "attribution", ev.TopActivations: "top",
            ev.Embedding: "embedding", TimelineState: "timeline"}
 

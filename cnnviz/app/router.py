@@ -64,6 +64,7 @@ class Router(QObject):
         names = self.state.class_names
         for key, value, feed in (
                 ("filters", up.filters, lambda v: p["filters"].set_filters(v)),
+                ("training_batch", up.batch, lambda v: p["training_batch"].set_batch(v, names)),
                 ("activations", up.activations, self._show_activations),
                 ("attribution", up.attribution,
                  lambda v: p["attribution"].set_attribution(v, names)),
@@ -139,6 +140,7 @@ class Router(QObject):
         p["embedding"].set_test_images(images)
         p["digits"].set_test_set(images, info.test_labels, info.class_names)
         p["digits"].set_predictions(None)
+        p["training_batch"].clear()
         p["architecture"].set_num_classes(len(info.class_names))
         p["architecture"].set_applied(info.spec)
         p["timeline"].go_live()

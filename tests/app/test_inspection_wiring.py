@@ -145,7 +145,7 @@ def test_inspection_docks_are_tabbed_beside_the_views_they_explain(win):
     tabs = {key: {d.objectName() for d in win.tabifiedDockWidgets(win.docks[key])}
             for key in ("confusion", "digits", "filters")}
     assert tabs["confusion"] == {"dock-embedding", "dock-debugger"}
-    assert tabs["digits"] == {"dock-attribution"}
+    assert tabs["digits"] == {"dock-attribution", "dock-training_batch"}
     assert tabs["filters"] == {"dock-top_digits"}
     timeline = win.docks["timeline"]
     assert timeline.isVisible() and timeline.height() >= 120

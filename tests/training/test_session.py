@@ -116,14 +116,14 @@ def test_stop_event_stops_between_steps():
 
 
 def test_evaluate_is_quiet_on_request_and_stops_between_batches(monkeypatch):
-    import cnnviz.training.session as session_module
+    import cnnviz.training.inspection as inspection_module
 
     s = make_session()
     events = []
     s.listeners.append(events.append)
     ev = s.evaluate("test", limit=30, emit=False)
     assert len(ev.labels) == 30 and ev.confusion.sum() == 30 and events == []
-    monkeypatch.setattr(session_module, "EVAL_BATCH", 10)
+    monkeypatch.setattr(inspection_module, "EVAL_BATCH", 10)
     real_predict, calls = s.model.predict, []
 
     def predict(x):

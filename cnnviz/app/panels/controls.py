@@ -7,13 +7,16 @@ reads those lists for its labels and its note of pending changes.
 
 from __future__ import annotations
 
+import math
+
 from PySide6 import QtCore, QtWidgets
 
 from cnnviz.backend import gpu_status
 from cnnviz.core.optim import MOMENTUM_OPTIMIZERS, OPTIMIZERS, SCHEDULES
+from cnnviz.data.augment import AUGMENT_LEVELS, Augment
 from cnnviz.training.config import LIVE, ON_RESET, ON_RESUME, TrainConfig, changed
 
-__all__ = ["ControlsPanel", "DATASETS"]
+__all__ = ["ControlsPanel", "DATASETS", "augment_level", "augment_text"]
 
 #: (label, load_dataset name)
 DATASETS = (("MNIST", "mnist"), ("Fashion-MNIST", "fashion-mnist"))
@@ -39,6 +42,34 @@ MOMENTUM_TIP = ("Momentum of SGD (momentum, nesterov) and beta1 of Adam. Under o
                 + _applies("momentum"))
 
 
+_A = Augment()
+AUGMENT_TIP = (
+    "Random distortions of each training image, so that the network learns the digit rather "
+    f"than its exact pixels: shifts up to {_A.max_shift:g} px × strength, rotations up to "
+    f"{_A.max_rotation:g}° × strength and zooms up to {100 * _A.max_scale:g} % × strength, "
+    "each image its own. Seeded by the run's seed, so a run resumes exactly. The Training "
+    "batch panel shows what the network receives. " + _applies("augment"))
+
+
+def _strength(value: float) -> str:
+    """0.5 -> "0.5", 1 -> "1.0", 0.75 -> "0.75"."""
+    return f"{value:.1f}" if round(value, 1) == value else f"{value:g}"
+
+
+def augment_level(strength: float) -> str | None:
+    """The name of a strength in AUGMENT_LEVELS ("light"), or None for another value."""
+    return next((name for name, value in AUGMENT_LEVELS.items()
+                 if math.isclose(value, strength, abs_tol=1e-9)), None)
+
+
+def augment_text(strength: float) -> str:
+    """A strength for people: "off", "light, 0.5", or "0.8" for a value between levels."""
+    name = augment_level(strength)
+    if name == "off":
+        return name
+    return f"{name}, {_strength(strength)}" if name else _strength(strength)
+
+
 def _duration(secs: float) -> str:
     secs = int(round(secs))
     h, rest = divmod(secs, 3600)
@@ -59,7 +90,7 @@ def _spin(lo, hi, decimals, step, tip):
 class ControlsPanel(QtWidgets.QWidget):
     """Training settings. `config(base)` returns a TrainConfig with these values."""
 
-    sigLiveChanged = QtCore.Signal(float, float)  # lr, momentum
+    sigLiveChanged = QtCore.Signal(float, float, float)  # lr, momentum, augment
     sigSettingsChanged = QtCore.Signal()  # any other setting changed (applies on Reset)
     sigDatasetChosen = QtCore.Signal(str)  # a load_dataset name
     sigOpenFolder = QtCore.Signal()
@@ -80,11 +111,18 @@ class ControlsPanel(QtWidgets.QWidget):
         self.find_lr.setEnabled(False)  # until a session is ready
         self.momentum = _spin(0.0, 0.999, 3, 0.01, MOMENTUM_TIP)
         self.momentum.setValue(d.momentum)
+        self.augment = QtWidgets.QComboBox()
+        for name, value in AUGMENT_LEVELS.items():
+            self.augment.addItem(name if name == "off" else f"{name} ({_strength(value)})",
+                                 value)
+        self.augment.setToolTip(AUGMENT_TIP)
+        self._show_augment(d.augment)
         live = QtWidgets.QGroupBox("Live: applies at the next step")
         form = QtWidgets.QFormLayout(live)
         form.addRow("Learning rate", self.lr)
         form.addRow("", self.find_lr)
         form.addRow("Momentum", self.momentum)
+        form.addRow("Augmentation", self.augment)
 
         # applies on Reset
         self.optimizer = QtWidgets.QComboBox()
@@ -195,6 +233,7 @@ class ControlsPanel(QtWidgets.QWidget):
 
         self.lr.valueChanged.connect(self._on_live_changed)
         self.momentum.valueChanged.connect(self._on_live_changed)
+        self.augment.currentIndexChanged.connect(self._on_live_changed)
         for w in (self.optimizer, self.schedule, self.backend):
             w.currentIndexChanged.connect(self._on_setting_changed)
         for w in (self.batch_size, self.epochs, self.seed, self.weight_decay):
@@ -213,6 +252,7 @@ class ControlsPanel(QtWidgets.QWidget):
         cfg.optimizer = self.optimizer.currentText()
         cfg.lr = float(self.lr.value())
         cfg.momentum = float(self.momentum.value())
+        cfg.augment = float(self.augment.currentData())
         cfg.weight_decay = float(self.weight_decay.value())
         cfg.schedule = self.schedule.currentText()
         cfg.batch_size = int(self.batch_size.value())
@@ -223,13 +263,14 @@ class ControlsPanel(QtWidgets.QWidget):
 
     def set_config(self, cfg: TrainConfig) -> None:
         """Show `cfg` (without emitting change signals) and take it as the applied one."""
-        widgets = (self.lr, self.momentum, self.optimizer, self.weight_decay, self.schedule,
-                   self.batch_size, self.epochs, self.seed, self.backend)
+        widgets = (self.lr, self.momentum, self.augment, self.optimizer, self.weight_decay,
+                   self.schedule, self.batch_size, self.epochs, self.seed, self.backend)
         for w in widgets:
             w.blockSignals(True)
         try:
             self.lr.setValue(cfg.lr)
             self.momentum.setValue(cfg.momentum)
+            self._show_augment(cfg.augment)
             self.optimizer.setCurrentText(cfg.optimizer)
             self.weight_decay.setValue(cfg.weight_decay)
             self.schedule.setCurrentText(cfg.schedule)
@@ -242,6 +283,35 @@ class ControlsPanel(QtWidgets.QWidget):
             for w in widgets:
                 w.blockSignals(False)
         self.set_applied(cfg)
+
+    def set_augment(self, strength: float) -> None:
+        """Choose an augmentation strength, as the user would: the run applies it at its
+        next step (sigLiveChanged). A value between the levels is offered as "custom"."""
+        was = self.augment.currentData()
+        self.augment.blockSignals(True)
+        try:
+            self._show_augment(strength)
+        finally:
+            self.augment.blockSignals(False)
+        if self.augment.currentData() != was:
+            self._on_live_changed()
+
+    def _show_augment(self, strength: float) -> None:
+        """Select `strength`: its level, else one "custom (value)" item after the levels."""
+        combo, levels = self.augment, len(AUGMENT_LEVELS)
+        strength = float(strength)
+        if augment_level(strength) is not None:
+            i = next(i for i in range(levels)
+                     if math.isclose(combo.itemData(i), strength, abs_tol=1e-9))
+        else:
+            text = f"custom ({_strength(strength)})"
+            if combo.count() == levels:
+                combo.addItem(text, strength)
+            else:
+                combo.setItemText(levels, text)
+                combo.setItemData(levels, strength)
+            i = levels
+        combo.setCurrentIndex(i)
 
     def set_lr_find(self, enabled: bool, finding: bool = False, why: str = "") -> None:
         """The Find learning rate button: enabled or not (`why` not, for its tooltip), and
@@ -323,7 +393,8 @@ class ControlsPanel(QtWidgets.QWidget):
 
     @QtCore.Slot()
     def _on_live_changed(self, *_):
-        self.sigLiveChanged.emit(float(self.lr.value()), float(self.momentum.value()))
+        self.sigLiveChanged.emit(float(self.lr.value()), float(self.momentum.value()),
+                                 float(self.augment.currentData()))
 
     @QtCore.Slot()
     def _on_setting_changed(self, *_):

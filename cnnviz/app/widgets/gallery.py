@@ -13,11 +13,12 @@ from PySide6.QtCore import Signal
 from cnnviz.app.panels.colormaps import ACCENT, greys
 from cnnviz.app.widgets.images import draw_box, image_item
 
-__all__ = ["CellShape", "Gallery"]
+__all__ = ["FIT", "CellShape", "Gallery"]
 
 CACHE = QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache
 FONT_PX = (7, 12)  # smallest and largest label font, pixels
 TOP = 2  # room above the first row for the outline, image pixels
+FIT = "fit"  # Gallery(columns=FIT): the column count that shows the cells largest
 
 
 @dataclass(frozen=True)
@@ -52,20 +53,22 @@ class Gallery(QtWidgets.QScrollArea):
 
     columns=None: as many columns as cells of `min_px` screen pixels fit across, the grid
     scaled to the width and scrolled up and down; a number: that many columns, the whole grid
-    scaled to fit the widget. Clicking a cell emits `sigChosen(position)`, the mouse over one
-    `sigHovered(position)`; `select(position)` outlines it.
+    scaled to fit the widget; FIT: the number of columns that shows the cells largest in the
+    widget (a row in a wide one, a column in a tall one), the whole grid in view. Clicking a
+    cell emits `sigChosen(position)`, the mouse over one `sigHovered(position)`;
+    `select(position)` outlines it.
     """
 
     sigChosen = Signal(int)
     sigHovered = Signal(int)
 
     def __init__(self, cmaps: list[pg.ColorMap] | None = None, cell: CellShape | None = None,
-                 columns: int | None = None, min_px: int = 44,
+                 columns: int | str | None = None, min_px: int = 44,
                  parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
         self.cell = cell or CellShape()
         self._columns, self._min_px = columns, min_px
-        self._cols = columns or 1
+        self._cols = columns if isinstance(columns, int) else 1
         self._images: list[np.ndarray] = []
         self._levels: list[tuple[float, float]] = []
         self._labels: list[str] = []
@@ -105,11 +108,13 @@ class Gallery(QtWidgets.QScrollArea):
 
     def set_items(self, images, labels: list[str], levels=None,
                   selected: int | None = None) -> None:
-        """images: (N, side, side) grey values (uint8 or float; NaN shows the background), or
-        a list of such arrays, one per thumbnail of a cell (one per colour map); labels: N
-        texts ("\\n" between lines); levels: (lo, hi) of each kind, default (0, 255);
-        selected: the cell to outline."""
-        if isinstance(images, np.ndarray) and images.ndim == 3:
+        """images: (N, side, side) grey values (uint8 or float; NaN shows the background) or
+        (N, side, side, 3) RGB colours (the colour map is not used), or a list of such arrays,
+        one per thumbnail of a cell (one per colour map); labels: N texts ("\\n" between
+        lines); levels: (lo, hi) of each kind, default (0, 255); selected: the cell to
+        outline."""
+        if isinstance(images, np.ndarray) and (
+                images.ndim == 3 or (images.ndim == 4 and images.shape[-1] == 3)):
             images = [images]
         if len(images) != len(self.image_items):
             raise ValueError(f"{len(images)} kinds of thumbnail for "
@@ -161,11 +166,14 @@ class Gallery(QtWidgets.QScrollArea):
         n, cell = self.count(), self.cell
         cw, ch = cell.size
         avail = max(self.viewport().width(), cw)
-        self._cols = self._columns or max(1, avail // self._min_px)
+        if self._columns == FIT:
+            self._cols = self._fit_columns(n)
+        else:
+            self._cols = self._columns or max(1, avail // self._min_px)
         width, height = self._cols * cw, max(1, math.ceil(n / self._cols)) * ch
         for k, (item, images, levels) in enumerate(
                 zip(self.image_items, self._images, self._levels)):
-            mosaic = np.full((height, width), np.nan, np.float32)
+            mosaic = np.full((height, width, *images.shape[3:]), np.nan, np.float32)
             for i in range(n):
                 x, y = self.cell_origin(i)
                 x += k * (cell.side + cell.pair_gap)
@@ -177,6 +185,17 @@ class Gallery(QtWidgets.QScrollArea):
         self.vb.setRange(QtCore.QRectF(0, -TOP, width, height + TOP), padding=0)
         self._fit_font()
         self._draw_outline()
+
+    def _fit_columns(self, n: int) -> int:
+        """The columns that show n cells largest in the viewport (fewer on a tie)."""
+        cw, ch = self.cell.size
+        w, h = max(self.viewport().width(), 1), max(self.viewport().height(), 1)
+        best, best_scale = 1, -1.0
+        for cols in range(1, max(n, 1) + 1):
+            scale = min(w / (cols * cw), h / (math.ceil(n / cols) * ch + TOP))
+            if scale > best_scale * 1.0001:
+                best, best_scale = cols, scale
+        return best
 
     def _draw_texts(self):
         n = self.count()
