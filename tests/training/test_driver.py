@@ -279,3 +279,16 @@ def test_lr_find_notifies_the_curve_of_a_copy_and_leaves_the_run_alone(run):
     empty = RunDriver(out, out.notify, threading.Event())
     empty.run_safely(empty.lr_find, None)
     assert out.of("error")[-1] == "no session: load a dataset first"
+
+
+def test_start_after_the_last_epoch_with_more_epochs_goes_on_and_says_how(run):
+    d, out = run
+    d.session.config.schedule = "onecycle"
+    d.start(None)
+    train_until(d, lambda: d.state == STOPPED)
+    done = d.session.step_count
+    d.start(config(epochs=3, schedule="onecycle"))
+    assert d.running and d.session.cycle_start == done
+    assert any("going on for" in m for m in out.of("message"))
+    train_until(d, lambda: d.state == STOPPED)
+    assert d.session.epoch == 3
