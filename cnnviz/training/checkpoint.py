@@ -59,8 +59,12 @@ def read_checkpoint(path) -> tuple[dict, dict]:
             arrays = {k: z[k] for k in z.files}
         meta = json.loads(arrays.pop("meta").tobytes().decode())
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
+        # numpy takes any file that is neither .npy nor a zip for pickled data and suggests
+        # loading it unsafely: never advice to pass on
+        why = ("not an .npz archive" if "pickle" in str(exc)
+               else f"{exc.__class__.__name__}: {exc}")
         raise CheckpointError(
-            f"{path}: not a readable cnnviz checkpoint ({exc.__class__.__name__}: {exc}); "
+            f"{path}: not a readable cnnviz checkpoint ({why}); "
             "the file is damaged or of another kind, save a new one") from None
     if meta.get("format") != FORMAT or meta.get("version") != VERSION:
         raise CheckpointError(f"{path}: not a cnnviz checkpoint of version {VERSION}")
