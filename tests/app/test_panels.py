@@ -605,3 +605,18 @@ def test_render_panels_with_real_mnist(qtbot, tmp_path):
         colours = {img.pixel(x, y) for x in range(0, 500, 7) for y in range(0, 400, 7)}
         assert len(colours) > 20, f"{name} looks blank"
     assert CANVAS == 280
+
+
+def test_curves_show_a_constant_learning_rate_from_zero_not_in_a_band_around_it(qtbot):
+    panel = show(qtbot, CurvesPanel())
+    panel.append_steps([(i, 1.0 / i, 0.5, 0.005) for i in range(1, 21)])
+    panel.flush()
+    low, high = panel.lr_plot.viewRange()[1]
+    assert low == 0 and 0.005 < high <= 0.01
+    panel.log_scale.setChecked(True)
+    low, high = panel.lr_plot.viewRange()[1]
+    assert low == pytest.approx(np.log10(0.005) - 1) and high == pytest.approx(np.log10(0.005) + 1)
+    panel.log_scale.setChecked(False)
+    panel.append_steps([(21, 0.04, 0.5, 0.001)])  # the rate changes: automatic range again
+    panel.flush()
+    assert panel.lr_plot.getViewBox().autoRangeEnabled()[1]

@@ -291,11 +291,23 @@ class CurvesPanel(QtWidgets.QWidget):
         self.raw_acc.setData(x, 100 * s["accuracy"])
         self.smooth_acc.setData(x, 100 * self._smoothed["accuracy"])
         self.lr_line.setData(x, s["lr"])
+        self._fit_lr_range(s["lr"])
         x, loss, acc = _validation(self._history.epochs)
         self.val_loss.setData(x, loss)
         self.val_acc.setData(x, acc)
         self.test_loss.setData(t["step"], t["loss"])
         self.test_acc.setData(t["step"], 100 * t["accuracy"])
+
+    def _fit_lr_range(self, lr) -> None:
+        """A constant rate would get pyqtgraph's +-0.4 band around it (0.005 drawn between
+        -0.4 and 0.4, its axis all minus signs): show it from 0 (linear) or one decade either
+        side (log) instead; a changing rate keeps the automatic range."""
+        if not len(lr) or lr.max() != lr.min() or not lr[0] > 0:
+            self.lr_plot.enableAutoRange(axis="y")
+        elif self.log_scale.isChecked():
+            self.lr_plot.setYRange(np.log10(lr[0]) - 1, np.log10(lr[0]) + 1, padding=0)
+        else:
+            self.lr_plot.setYRange(0, 1.5 * lr[0], padding=0)
 
     def _last_step(self) -> float:
         """The last step of the current run or of the overlay, whichever is later."""
@@ -346,6 +358,7 @@ class CurvesPanel(QtWidgets.QWidget):
     def _on_log_toggled(self, on: bool) -> None:
         self.loss_plot.setLogMode(y=on)
         self.lr_plot.setLogMode(y=on)
+        self._fit_lr_range(self._history.steps["lr"])
         self.sigSettingsChanged.emit()
 
     def leaveEvent(self, event) -> None:
