@@ -30,8 +30,12 @@ def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+COUNTED = ("decoding images",)  # progress names whose counts are items, not bytes
+
+
 class DownloadBars:
-    """A data ``progress(name, done, total)`` callback drawing one tqdm bar per file.
+    """A data ``progress(name, done, total)`` callback drawing one tqdm bar per file (bytes), or
+    per step counted in items (names starting with one of COUNTED).
 
     Use as ``with DownloadBars(file=sys.stderr) as p: load_dataset(progress=p)``; keyword
     arguments go to each ``tqdm``.
@@ -48,7 +52,10 @@ class DownloadBars:
         if name != self._name:
             self.close()
             self._name = name
-            self._bar = tqdm(total=total, desc=name, **self._kwargs)
+            kwargs = self._kwargs
+            if name.startswith(COUNTED):  # counts images, not bytes
+                kwargs = {**kwargs, "unit": " images", "unit_scale": False}
+            self._bar = tqdm(total=total, desc=name, **kwargs)
         if total is not None and self._bar.total != total:
             self._bar.total = total
         self._bar.update(done - self._bar.n)

@@ -143,9 +143,11 @@ def test_download_bars_draw_one_bar_per_file():
         p("train-images-idx3-ubyte.gz", 0, 2048)
         p("train-images-idx3-ubyte.gz", 2048, 2048)
         p("other", 10, None)
+        p("decoding images in /data", 3000, 3000)
     text = out.getvalue()
     assert "train-images-idx3-ubyte.gz" in text and "100%" in text and "2.00k" in text
     assert "other" in text and "10.0B" in text
+    assert "3000/3000" in text and "images/s" in text  # images are counted, not bytes
 
 
 def test_download_bars_disabled_draw_nothing():
