@@ -141,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("summary", help="the layer table of an architecture")
     _arch_args(s)
+    s.add_argument("--input", default="1x28x28", metavar="CxHxW",
+                   help="input shape (default 1x28x28; 3x32x32 for CIFAR-10)")
 
     f = sub.add_parser("lr-find", help="learning-rate range test: the loss of a fresh model "
                        "while the rate rises exponentially, and a suggested rate")
@@ -335,7 +337,13 @@ def cmd_bench(args) -> int:
 
 def cmd_summary(args) -> int:
     spec = _load_spec(args) or preset(args.arch or DEFAULT_PRESET)
-    model = build_model(spec)
+    try:
+        shape = tuple(int(v) for v in args.input.lower().split("x"))
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
+        raise ValueError(f"--input {args.input!r}: give channels x height x width, e.g. 3x32x32")
+    model = build_model(spec, shape)
     print(format_summary(model.summary(), model.input_shape))
     return 0
 

@@ -7,40 +7,72 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MNIST_MEAN", "MNIST_STD", "normalize", "denormalize", "split_validation",
-           "BatchIterator"]  # fmt: skip
+__all__ = ["MNIST_MEAN", "MNIST_STD", "normalize", "denormalize", "channel_stats",
+           "split_validation", "BatchIterator"]  # fmt: skip
 
 #: Mean and standard deviation of the MNIST training pixels scaled to [0, 1].
 MNIST_MEAN = 0.1307
 MNIST_STD = 0.3081
 
 
-def normalize(images: np.ndarray, mean: float = MNIST_MEAN, std: float = MNIST_STD) -> np.ndarray:
+def normalize(images: np.ndarray, mean=MNIST_MEAN, std=MNIST_STD) -> np.ndarray:
     """Scale images to the network's input: ``(x - mean) / std`` as float32.
 
-    images: (N, H, W) or (N, 1, H, W); uint8 in 0..255 or floats already in [0, 1].
-    Returns float32 (N, 1, H, W).
+    images: (N, H, W) or (N, 1, H, W) grey, or (N, H, W, 3) colour (channels last, as Dataset
+    holds them); uint8 in 0..255 or floats already in [0, 1]. mean, std: one value, or one per
+    channel. Returns float32 (N, C, H, W).
     """
     images = np.asarray(images)
     if images.ndim == 3:
         images = images[:, None]
+    elif images.ndim == 4 and images.shape[-1] == 3 and images.shape[1] != 3:
+        images = images.transpose(0, 3, 1, 2)
     elif images.ndim != 4 or images.shape[1] != 1:
         raise ValueError(
-            f"normalize expects images of shape (N, H, W) or (N, 1, H, W), got {images.shape}; "
-            "add a batch axis for a single image (img[None])"
+            f"normalize expects images of shape (N, H, W), (N, 1, H, W) or (N, H, W, 3), got "
+            f"{images.shape}; add a batch axis for a single image (img[None])"
         )
     scale = 1.0 / 255.0 if images.dtype == np.uint8 else 1.0
     out = images.astype(np.float32)
-    out *= np.float32(scale / std)
-    out -= np.float32(mean / std)
+    out *= _per_channel(np.float64(scale) / np.asarray(std, np.float64))
+    out -= _per_channel(np.asarray(mean, np.float64) / np.asarray(std, np.float64))
     return out
 
 
-def denormalize(x: np.ndarray, mean: float = MNIST_MEAN, std: float = MNIST_STD) -> np.ndarray:
-    """Inverse of ``normalize``: float32 pixel values in [0, 1] (not clipped), same shape."""
-    out = np.asarray(x, dtype=np.float32) * np.float32(std)
-    out += np.float32(mean)
+def _per_channel(v):
+    """A float32 scalar, or (1, C, 1, 1) for one value per channel."""
+    v = np.asarray(v, np.float32)
+    return v.reshape(1, -1, 1, 1) if v.ndim else np.float32(v)
+
+
+def denormalize(x: np.ndarray, mean=MNIST_MEAN, std=MNIST_STD) -> np.ndarray:
+    """Inverse of ``normalize``: float32 pixel values in [0, 1] (not clipped), same shape.
+    With one mean and std per channel, x is (..., C, H, W)."""
+    mean, std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
+    if mean.ndim:
+        mean, std = mean.reshape(-1, 1, 1), std.reshape(-1, 1, 1)
+    out = np.asarray(x, dtype=np.float32) * std
+    out += mean
     return out
+
+
+def channel_stats(name: str, images: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(mean, std) per channel of training images (N, H, W) or (N, H, W, C) uint8, in [0, 1]
+    units: MNIST's published values for "mnist" (the statistics of its 60,000 training images,
+    so every MNIST run normalises as before), else computed from `images`."""
+    if name == "mnist":
+        return (MNIST_MEAN,), (MNIST_STD,)
+    x = np.asarray(images)
+    x = x.reshape(len(x), -1, 1) if x.ndim == 3 else x.reshape(len(x), -1, x.shape[-1])
+    total, squares = np.zeros(x.shape[-1]), np.zeros(x.shape[-1])
+    for i in range(0, len(x), 2048):  # in chunks: a float64 copy of CIFAR-10 is 1.2 GB
+        part = x[i : i + 2048].reshape(-1, x.shape[-1]).astype(np.float64)
+        total += part.sum(axis=0)
+        squares += np.square(part).sum(axis=0)
+    n = max(x.shape[0] * x.shape[1], 1)
+    mean = total / n
+    std = np.sqrt(np.maximum(squares / n - mean**2, 1e-6))
+    return tuple(float(m) / 255 for m in mean), tuple(float(v) / 255 for v in std)
 
 
 def split_validation(

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnviz.data.loader import MNIST_MEAN, MNIST_STD
 from cnnviz.training.history import History
 
 FORMAT = "cnnviz-checkpoint"
@@ -32,6 +33,7 @@ def save_checkpoint(session, path) -> Path:
         "batches": session.batches.state_dict(),
         "optimizer": {"kind": opt["kind"], "t": opt["t"], "hyper": opt["hyper"]},
         "rng": session.model.rng_state(), "class_names": list(session.class_names),
+        "norm": [list(session.norm[0]), list(session.norm[1])],
     }
     arrays = {"meta": np.frombuffer(json.dumps(meta).encode(), np.uint8)}
     arrays.update({f"model/{k}": v for k, v in session.model.state_dict().items()})
@@ -74,6 +76,11 @@ def read_checkpoint(path) -> tuple[dict, dict]:
 def load_checkpoint(session, path) -> None:
     """Restore a checkpoint into `session`, whose model must have the same spec."""
     meta, arrays = read_checkpoint(path)
+    problems = data_mismatch(meta, session)
+    if problems:
+        raise CheckpointError(
+            f"{path}: the checkpoint was trained on other data than this session's: "
+            f"{'; '.join(problems)}; open it with the data it was trained on")
     if meta["spec"] != session.model.spec:
         raise CheckpointError(
             f"{path}: the checkpoint is for another architecture "
@@ -103,6 +110,28 @@ def load_checkpoint(session, path) -> None:
     except ValueError as exc:
         raise CheckpointError(f"{path}: {exc}") from None
     _restore_epoch_sums(session)
+
+
+def data_mismatch(meta: dict, session) -> list[str]:
+    """What differs between the data a checkpoint was trained on and the session's: input
+    shape, class names, normalisation (mean and std per channel). Checkpoints from before
+    the normalisation was stored were all trained on MNIST's."""
+    problems = []
+    shape, here = tuple(meta["input_shape"]), tuple(session.splits["train"][0].shape[1:])
+    if shape != here:
+        problems.append(f"input {shape} here {here}")
+    if list(meta["class_names"]) != list(session.class_names):
+        problems.append(f"classes {', '.join(meta['class_names'])} here "
+                        f"{', '.join(session.class_names)}")
+    norm = meta.get("norm", [[MNIST_MEAN], [MNIST_STD]])
+    if not np.allclose(np.asarray(norm, float), np.asarray(session.norm, float), atol=1e-6):
+        problems.append(f"normalised with mean {_fmt(norm[0])}, std {_fmt(norm[1])} here mean "
+                        f"{_fmt(session.norm[0])}, std {_fmt(session.norm[1])}")
+    return problems
+
+
+def _fmt(values) -> str:
+    return "/".join(f"{v:.4f}" for v in values)
 
 
 def _restore_epoch_sums(session):

@@ -64,7 +64,7 @@ class SessionInspection:
         img = np.asarray(image)
         if img.dtype != np.uint8:
             img = np.clip(np.asarray(img, np.float32), 0, 1)
-        return normalize(img[None]), None
+        return normalize(img[None], *self.norm), None
 
     def activations(self, image, label: int | None = None) -> ActivationSnapshot:
         """One image through every layer. image: (H, W) uint8 / [0, 1] float, or an int index

@@ -19,9 +19,9 @@ from cnnviz.core.optim import (
     scheduled_lr,
     scheduled_momentum,
 )
-from cnnviz.core.presets import PRESETS, preset
+from cnnviz.core.presets import PRESETS, fit_preset, preset
 from cnnviz.data.augment import Augment
-from cnnviz.data.loader import BatchIterator, normalize, split_validation
+from cnnviz.data.loader import BatchIterator, channel_stats, normalize, split_validation
 from cnnviz.training.config import TrainConfig
 from cnnviz.training.events import (
     Diverged,
@@ -77,33 +77,33 @@ class TrainingSession(SessionInspection):
 
     def _prepare_data(self):
         cfg, ds = self.config, self.dataset
-        if getattr(ds, "channels", 1) != 1:
-            raise ValueError(
-                f"{ds.name}: its images have {ds.channels} channels (colour); the data layer "
-                "reads them, but training takes grey images only so far: convert the images "
-                "to grey to train on them")
         train_x, train_y = ds.train_images, ds.train_labels
         if cfg.limit_train:
             train_x, train_y = train_x[: cfg.limit_train], train_y[: cfg.limit_train]
         val_size = min(cfg.val_size, len(train_x) // 5)
+        # (mean, std) per channel of the training images, stored in checkpoints
+        self.norm = channel_stats(ds.name, train_x)
         tx, ty, vx, vy = split_validation(train_x, train_y, val_size, cfg.seed)
         test_x, test_y = ds.test_images, ds.test_labels
         if cfg.limit_test:
             test_x, test_y = test_x[: cfg.limit_test], test_y[: cfg.limit_test]
         self.splits = {
-            "train": (normalize(tx), np.asarray(ty, np.int64)),
-            "val": (normalize(vx), np.asarray(vy, np.int64)),
-            "test": (normalize(test_x), np.asarray(test_y, np.int64)),
+            "train": (normalize(tx, *self.norm), np.asarray(ty, np.int64)),
+            "val": (normalize(vx, *self.norm), np.asarray(vy, np.int64)),
+            "test": (normalize(test_x, *self.norm), np.asarray(test_y, np.int64)),
         }
         self.test_images = np.asarray(test_x)
-        self.blank = float(normalize(np.zeros((1, 1, 1), np.uint8))[0, 0, 0, 0])  # black
+        c = self.splits["train"][0].shape[1]
+        black = normalize(np.zeros((1, 1, 1, c) if c > 1 else (1, 1, 1), np.uint8), *self.norm)
+        self.blank = float(black.flat[0]) if c == 1 else black[0, :, 0, 0]  # per channel
 
     def reset(self):
         """(Re)build the model and optimizer from the config and seed; clear the history."""
         cfg = self.config
-        self.spec = cfg.spec if cfg.spec is not None else preset(cfg.arch)
+        self.spec = cfg.spec if cfg.spec is not None else fit_preset(preset(cfg.arch),
+                                                                      len(self.class_names))
         self.backend = get_backend(cfg.backend)
-        input_shape = (1,) + tuple(self.splits["train"][0].shape[2:])
+        input_shape = tuple(self.splits["train"][0].shape[1:])  # (C, H, W)
         self.model = build_model(self.spec, input_shape, cfg.seed, self.backend)
         self.optimizer = make_optimizer(cfg.optimizer, self.model, cfg.lr, cfg.momentum,
                                         cfg.weight_decay)
@@ -370,8 +370,10 @@ class TrainingSession(SessionInspection):
         meta, _ = read_checkpoint(path)
         saved = meta["config"]
         spec = meta["spec"]
-        if saved.get("spec") is None and saved.get("arch") in PRESETS and spec == resolve_spec(
-                preset(saved["arch"]), tuple(meta["input_shape"]))[0]:
+        fitted = fit_preset(preset(saved["arch"]), len(meta["class_names"])) \
+            if saved.get("arch") in PRESETS else None
+        if saved.get("spec") is None and fitted and spec == resolve_spec(
+                fitted, tuple(meta["input_shape"]))[0]:
             spec = None  # a preset run stays one (so it reports its name)
         epochs = overrides.pop("epochs", None)
         config = TrainConfig.from_dict({**saved, "spec": spec, **overrides})

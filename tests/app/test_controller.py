@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from cnnviz.app.messages import Mailbox, Updates
-from cnnviz.data.loader import MNIST_MEAN, MNIST_STD
+from cnnviz.data.loader import channel_stats
 from cnnviz.training.events import (
     ActivationSnapshot,
     Evaluation,
@@ -140,8 +140,9 @@ def test_choose_digit_index_and_drawing(qtbot, controller, config, dataset):
     controller.choose_digit(drawing)
     qtbot.waitUntil(lambda: got.activations is not None and got.activations.label is None,
                     timeout=10000)
-    # normalised as MNIST: full ink -> (1 - mean) / std
-    assert got.activations.image.max() == pytest.approx((1 - MNIST_MEAN) / MNIST_STD, rel=1e-4)
+    # normalised as the session's training images: full ink -> (1 - mean) / std
+    (mean,), (std,) = channel_stats(dataset.name, dataset.train_images)
+    assert got.activations.image.max() == pytest.approx((1 - mean) / std, rel=1e-4)
 
 
 def test_learning_rate_applies_live(qtbot, controller, config, dataset):

@@ -249,7 +249,7 @@ def test_architecture_summary_matches_the_model(window):
 
 
 def test_divergence_pauses_and_shows_a_message(qtbot, window):
-    window.panels["controls"].optimizer.setCurrentText("momentum")
+    window.panels["controls"].optimizer.setCurrentText("nesterov")  # at 10: NaN within 5 steps
     window.panels["controls"].lr.setValue(10.0)
     window.panels["controls"].schedule.setCurrentText("constant")
     window.start()  # no step yet: Start applies every setting

@@ -15,7 +15,7 @@ from cnnviz.core.model import (
     format_summary,
     resolve_spec,
 )
-from cnnviz.core.presets import DEFAULT_PRESET, PRESETS, preset
+from cnnviz.core.presets import DEFAULT_PRESET, PRESETS, fit_preset, preset
 
 
 def conv(i, o, k, padding=0, stride=1):
@@ -41,6 +41,13 @@ EXPECTED_PRESETS = {
         FLAT, dense(3136, 128), RELU, {"type": "Dropout", "p": 0.25}, dense(128, 10),
     ],
     "mlp": [FLAT, dense(784, 128), RELU, dense(128, 10)],
+    "cifar-bn": [
+        *[e for o in (32, 64, 128) for e in (
+            {"type": "Conv2D", "out_channels": o, "kernel_size": 3, "padding": 1},
+            {"type": "BatchNorm2D"}, RELU, POOL2)],
+        FLAT, {"type": "Dense", "out_features": 128}, RELU, {"type": "Dropout", "p": 0.25},
+        {"type": "Dense", "out_features": 10},
+    ],
 }
 
 
@@ -433,3 +440,17 @@ def test_summary_names_each_convolution_algorithm():
     assert rows["1.BatchNorm2D"] is None
     text = format_summary(build_model(preset("cnn-bn")).summary(), (1, 28, 28))
     assert "winograd" in text
+
+
+def test_fit_preset_resolves_to_the_preset_on_digits_and_fits_other_data():
+    for name in PRESETS:
+        fitted = fit_preset(preset(name), 10)
+        assert resolve_spec(fitted)[0] == resolve_spec(preset(name))[0], name
+    model = build_model(fit_preset(preset("cnn-bn"), 5), (3, 32, 32))
+    rows = model.summary()
+    assert rows[0]["output_shape"] == (32, 32, 32) and rows[-1]["output_shape"] == (5,)
+    assert model.layers[0].in_channels == 3 and model.layers[9].in_features == 64 * 8 * 8
+    rows = build_model(preset("cifar-bn"), (3, 32, 32)).summary()
+    assert [r["output_shape"] for r in rows if r["kind"] == "MaxPool2D"] == [
+        (32, 16, 16), (64, 8, 8), (128, 4, 4)]
+    assert sum(r["params"] for r in rows) == 357_258

@@ -8,6 +8,7 @@ import pytest
 
 from cnnviz.data.synthetic import synthetic_dataset
 from cnnviz.training import DivergenceError, TrainConfig, TrainingSession
+from cnnviz.training.checkpoint import CheckpointError
 from cnnviz.training.events import (
     ActivationSnapshot,
     Diverged,
@@ -197,10 +198,41 @@ def test_inspection_events_have_the_documented_shapes():
     assert np.array_equal(emb.predictions, s.evaluate("test", limit=50).predictions)
 
 
-def test_colour_data_is_refused_with_a_clear_message():
-    grey = synthetic_dataset(50, 20)
-    colour = dataclasses.replace(grey, name="colours",
-                                 train_images=np.repeat(grey.train_images[..., None], 3, -1),
-                                 test_images=np.repeat(grey.test_images[..., None], 3, -1))
-    with pytest.raises(ValueError, match="colours: its images have 3 channels"):
-        TrainingSession(TrainConfig(spec=SMALL_SPEC, val_size=10), colour)
+def colour_dataset(n_train=300, n_test=100, classes=5):
+    """Synthetic squares in colour: class c tints its square differently per channel, so the
+    colour carries information too. Images (N, 28, 28, 3) uint8."""
+    grey = synthetic_dataset(n_train, n_test)
+    tint = np.array([[1.0, 0.5, 0.2], [0.2, 1.0, 0.5], [0.5, 0.2, 1.0], [1.0, 1.0, 0.2],
+                     [0.2, 1.0, 1.0]])
+
+    def paint(images, labels):
+        keep = labels < classes
+        rgb = images[keep][..., None] * tint[labels[keep]][:, None, None, :]
+        return rgb.astype(np.uint8), labels[keep]
+
+    tx, ty = paint(grey.train_images, grey.train_labels)
+    sx, sy = paint(grey.test_images, grey.test_labels)
+    return dataclasses.replace(grey, name="colours", train_images=tx, train_labels=ty,
+                               test_images=sx, test_labels=sy,
+                               class_names=tuple("abcde"[:classes]))
+
+
+def test_colour_data_trains_with_its_own_statistics_and_a_fitted_preset(tmp_path):
+    data = colour_dataset()
+    s = TrainingSession(TrainConfig(arch="lenet5", val_size=20, epochs=3, seed=1), data)
+    assert s.model.input_shape == (3, 28, 28) and s.model.summary()[-1]["output_shape"] == (5,)
+    mean, std = s.norm
+    assert len(mean) == len(std) == 3 and mean[0] > mean[2] > 0  # measured on its images
+    x = s.splits["train"][0]
+    np.testing.assert_allclose(x.mean(axis=(0, 2, 3)), 0, atol=0.1)  # normalised per channel
+    np.testing.assert_allclose(x.std(axis=(0, 2, 3)), 1, atol=0.1)
+    assert s.blank.shape == (3,)  # black, per channel, for augmentation
+    before = s.evaluate("test").accuracy
+    s.run()
+    assert s.evaluate("test").accuracy > max(0.8, before + 0.3)
+    s.save(tmp_path / "c.npz")
+    r = TrainingSession.from_checkpoint(tmp_path / "c.npz", data)
+    assert r.config.spec is None and r.config.arch == "lenet5" and r.norm == s.norm
+    with pytest.raises(CheckpointError, match=r"other data.*input \(3, 28, 28\) here "
+                       r"\(1, 28, 28\).*classes a, b, c, d, e here 0, 1.*normalised with mean"):
+        TrainingSession.from_checkpoint(tmp_path / "c.npz", synthetic_dataset(300, 100))
