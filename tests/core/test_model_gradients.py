@@ -131,3 +131,13 @@ def test_other_presets_input_gradient(name):
     dx = model.backward(ce.backward(), input_grad=True)
     idx = np.random.default_rng(2).choice(x.size, size=8, replace=False)
     assert_grad_close(dx, numerical_grad(loss, x, indices=idx), name, indices=idx)
+
+
+def test_colour_input_gradients_of_a_fitted_preset():
+    """3-channel input through lenet5 fitted to 16x16 colour images in 4 classes."""
+    from cnnviz.core.presets import fit_preset
+
+    model = build_model(fit_preset(preset("lenet5"), 4), input_shape=(3, 16, 16), seed=2)
+    assert model.layers[0].in_channels == 3
+    x = np.random.default_rng(3).standard_normal((2, 3, 16, 16))
+    model_grad_check(model, x, np.array([1, 3]))
