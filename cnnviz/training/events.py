@@ -76,7 +76,8 @@ class TrainingBatch:
 
 @dataclass(frozen=True)
 class ActivationSnapshot:
-    """One image through every layer. image: (H, W) as the network sees it (normalised);
+    """One image through every layer. image: (H, W) grey or (H, W, 3) colour, as the network
+    sees it (normalised);
     maps: list of (layer name, output of that layer for this image, shape (C, H, W) or (F,));
     probs: (K,) class probabilities."""
 
@@ -117,7 +118,8 @@ class LayerStats:
 
 @dataclass(frozen=True)
 class Attribution:
-    """Where the network looks for one image and class: maps (H, W) float32 over the input.
+    """Where the network looks for one image and class: maps (H, W) float32 over the input;
+    image: (H, W) grey or (H, W, 3) colour, normalised.
 
     saliency: |d score / d input| in [0, 1]; grad_cam: Grad-CAM of `layer` in [0, 1];
     occlusion: drop in the class probability when each area is greyed out (can be negative).
@@ -172,7 +174,9 @@ class SessionInfo:
     settings are not here: the "applied" notice that comes just before carries them, and
     again at every change.
 
-    test_images: uint8 (N, 28, 28) of the evaluated test split; test_labels: (N,).
+    test_images: uint8 (N, H, W) grey or (N, H, W, 3) colour, of the evaluated test split;
+    test_labels: (N,). norm: (mean, std), one value per channel, that turn the network's input
+    back into [0, 1] pixels (cnnviz.data.loader.denormalize).
     history: a copy of the session's History. summary: model.summary() rows.
     conv_layers: names of the layers with (C, H, W) outputs. reason: "new", "reset",
     "opened <path>" or "branched from step <n>"; previous_history: after a branch, the
@@ -194,6 +198,7 @@ class SessionInfo:
     conv_layers: tuple = ()
     reason: str = "new"
     previous_history: object = None
+    norm: tuple = ((0.1307,), (0.3081,))
 
     @classmethod
     def of(cls, session, reason: str, previous_history=None) -> SessionInfo:
@@ -204,6 +209,7 @@ class SessionInfo:
             dataset_source=str(getattr(ds, "source", "")),
             class_names=tuple(session.class_names),
             test_images=np.array(session.test_images, np.uint8, copy=True),
+            norm=tuple(tuple(v) for v in session.norm),
             test_labels=session.splits["test"][1].copy(),
             spec=copy.deepcopy(session.model.spec),
             summary=copy.deepcopy(session.model.summary()),

@@ -25,6 +25,11 @@ from cnnviz.training.metrics import confusion_matrix
 EVAL_BATCH = 64  # images per eval forward: larger batches overflow the CPU caches
 
 
+def _picture(x):
+    """One normalised input x (1, C, H, W) as events carry it: (H, W) grey, (H, W, C) colour."""
+    return x[0, 0].copy() if x.shape[1] == 1 else np.ascontiguousarray(x[0].transpose(1, 2, 0))
+
+
 class SessionInspection:
     """The inspection half of TrainingSession (a mixin): it reads the session's model,
     backend, splits, step_count and stop_event, and emits through its `emit`."""
@@ -74,7 +79,7 @@ class SessionInspection:
         outputs = self.model.record(self.backend.to_device(x))
         maps = [(name, to_numpy(out[0]).astype(np.float32)) for name, out in outputs]
         probs = to_numpy(softmax(outputs[-1][1]))[0]
-        snap = ActivationSnapshot(self.step_count, x[0, 0].copy(), maps, probs, label)
+        snap = ActivationSnapshot(self.step_count, _picture(x), maps, probs, label)
         self.emit(snap)
         return snap
 
@@ -91,7 +96,7 @@ class SessionInspection:
         probs = to_numpy(softmax(self.model.forward(xd, False)))[0]
         target = int(probs.argmax()) if target is None else int(target)
         layer = layer or self.conv_layers()[-1]
-        ev = Attribution(self.step_count, x[0, 0].copy(), target, layer,
+        ev = Attribution(self.step_count, _picture(x), target, layer,
                          inspect.saliency(self.model, xd, target),
                          inspect.grad_cam(self.model, xd, target, layer),
                          inspect.occlusion(self.model, xd, target), probs, label)

@@ -236,3 +236,16 @@ def test_colour_data_trains_with_its_own_statistics_and_a_fitted_preset(tmp_path
     with pytest.raises(CheckpointError, match=r"other data.*input \(3, 28, 28\) here "
                        r"\(1, 28, 28\).*classes a, b, c, d, e here 0, 1.*normalised with mean"):
         TrainingSession.from_checkpoint(tmp_path / "c.npz", synthetic_dataset(300, 100))
+
+
+def test_inspection_events_carry_colour_pictures_and_the_normalisation():
+    from cnnviz.training.events import SessionInfo
+
+    s = TrainingSession(TrainConfig(arch="lenet5", val_size=20, epochs=1), colour_dataset())
+    s.step()
+    act, att = s.activations(3), s.attribution(3)
+    assert act.image.shape == att.image.shape == (28, 28, 3)
+    np.testing.assert_array_equal(act.image, s.splits["test"][0][3].transpose(1, 2, 0))
+    assert att.saliency.shape == att.grad_cam.shape == att.occlusion.shape == (28, 28)
+    info = SessionInfo.of(s, "new")
+    assert info.test_images.shape[1:] == (28, 28, 3) and info.norm == s.norm
