@@ -358,6 +358,18 @@ def test_architecture_summary_names_the_convolution_algorithm(qtbot):
     assert "im2col" in panel.summary.item(names.index("0.Conv2D"), 0).toolTip()
 
 
+def test_architecture_follows_the_loaded_data(qtbot):
+    panel = show(qtbot, ArchitecturePanel())
+    panel.set_spec(preset("cnn-bn"), "cnn-bn")
+    panel.set_data((3, 32, 32), 5)  # CIFAR-like colour images in 5 classes
+    assert panel.is_valid() and panel.arch_name() == "cnn-bn"
+    rows = [panel.summary.item(r, 1).text() for r in range(panel.summary.rowCount())]
+    assert rows[0] == "3×32×32" and rows[1] == "32×32×32" and rows[-1] == "5"
+    panel.preset.setCurrentText("lenet5")  # a preset chosen now fits the data too
+    assert panel.is_valid() and panel.spec()[-1]["out_features"] == 5
+    assert panel.config_fields() == {"arch": "lenet5", "spec": None}
+
+
 # -- confusion matrix ------------------------------------------------------------------------
 
 

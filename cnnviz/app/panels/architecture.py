@@ -16,7 +16,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from cnnviz.app.widgets.forms import STRETCH, control_row, tool_button
 from cnnviz.core.layers import LAYER_TYPES
 from cnnviz.core.model import INFERRED_KEYS, SpecError, build_model, resolve_spec
-from cnnviz.core.presets import DEFAULT_PRESET, PRESETS, preset
+from cnnviz.core.presets import DEFAULT_PRESET, PRESETS, fit_preset, preset
 
 __all__ = ["ArchitecturePanel", "editable_spec"]
 
@@ -60,13 +60,13 @@ def editable_spec(spec: list[dict]) -> list[dict]:
     return out
 
 
-def _preset_matching(spec: list[dict], input_shape) -> str | None:
+def _preset_matching(spec: list[dict], input_shape, classes: int = 10) -> str | None:
     try:
         full, _ = resolve_spec(spec, input_shape)
     except SpecError:
         return None
     for name in PRESETS:
-        if resolve_spec(preset(name), input_shape)[0] == full:
+        if resolve_spec(fit_preset(preset(name), classes), input_shape)[0] == full:
             return name
     return None
 
@@ -206,7 +206,7 @@ class ArchitecturePanel(QtWidgets.QWidget):
         """Show `spec`; the preset combo shows `name`, or the preset it equals, or custom."""
         self._spec = editable_spec(spec)
         if name is None or name not in PRESETS:
-            name = _preset_matching(spec, self.input_shape) or CUSTOM
+            name = _preset_matching(spec, self.input_shape, self.num_classes) or CUSTOM
         self.preset.blockSignals(True)
         self.preset.setCurrentText(name)
         self.preset.blockSignals(False)
@@ -214,6 +214,15 @@ class ArchitecturePanel(QtWidgets.QWidget):
 
     def set_num_classes(self, n: int) -> None:
         self.num_classes = int(n)
+        self._refresh()
+
+    def set_data(self, input_shape, classes: int) -> None:
+        """The loaded data's input (C, H, W) and number of classes: shapes and sizes follow
+        them, and a preset shown by name is fitted to them (as the session builds it)."""
+        self.input_shape, self.num_classes = tuple(input_shape), int(classes)
+        name = self.arch_name()
+        if name in PRESETS:
+            self._spec = editable_spec(fit_preset(preset(name), self.num_classes))
         self._refresh()
 
     def set_applied(self, spec: list[dict] | None) -> None:
@@ -256,7 +265,8 @@ class ArchitecturePanel(QtWidgets.QWidget):
 
     def _edited(self, select: int | None = None) -> None:
         self.preset.blockSignals(True)
-        self.preset.setCurrentText(_preset_matching(self._spec, self.input_shape) or CUSTOM)
+        self.preset.setCurrentText(
+            _preset_matching(self._spec, self.input_shape, self.num_classes) or CUSTOM)
         self.preset.blockSignals(False)
         self._refresh()
         if select is not None and 0 <= select < self.table.rowCount():
@@ -365,7 +375,7 @@ class ArchitecturePanel(QtWidgets.QWidget):
     @QtCore.Slot(str)
     def _on_preset_changed(self, name: str) -> None:
         if name in PRESETS:
-            self._spec = editable_spec(preset(name))
+            self._spec = editable_spec(fit_preset(preset(name), self.num_classes))
             self._refresh()
             self.sigSpecChanged.emit()
 
