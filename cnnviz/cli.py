@@ -110,7 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "S (default 1 when given: up to 2 px, 10 degrees, 10%%; 0: off)")
     t.add_argument("--backend", choices=BACKEND_NAMES,
                    help=f"default: ${BACKEND_ENV}, else numpy")
-    t.add_argument("--data", metavar="DIR", help="folder with the four IDX files")
+    t.add_argument("--data", metavar="DIR", help="folder with the four IDX files, the CIFAR-10 "
+                   "binary batches, or class folders of images")
+    t.add_argument("--image-size", type=int, metavar="N",
+                   help="resize an image folder's images to N x N (default: the most common size)")
     t.add_argument("--dataset", help="named dataset: mnist (default) or fashion-mnist")
     t.add_argument("--val-size", type=int, help="training images held out for validation")
     t.add_argument("--limit-train", type=int, metavar="N")
@@ -165,9 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load_data(data_dir, name="mnist", quiet=False) -> Dataset:
+def _load_data(data_dir, name="mnist", quiet=False, image_size=None) -> Dataset:
     with DownloadBars(disable=quiet) as progress:
-        return load_dataset(data_dir, name=name, progress=progress)
+        return load_dataset(data_dir, name=name, progress=progress, image_size=image_size)
 
 
 def cmd_train(args) -> int:
@@ -177,7 +180,7 @@ def cmd_train(args) -> int:
         "schedule": args.schedule, "seed": args.seed, "backend": args.backend,
         "data_dir": args.data, "dataset": args.dataset, "val_size": args.val_size,
         "limit_train": args.limit_train, "limit_test": args.limit_test,
-        "augment": args.augment,
+        "augment": args.augment, "image_size": args.image_size,
     }.items() if v is not None}
     from tqdm import tqdm
 
@@ -191,7 +194,8 @@ def cmd_train(args) -> int:
         spec = _load_spec(args)
         config = TrainConfig(**overrides, arch=args.arch or DEFAULT_PRESET, spec=spec)
         config.validate()
-        session = TrainingSession(config, _load_data(config.data_dir, config.dataset))
+        session = TrainingSession(config, _load_data(config.data_dir, config.dataset,
+                                                       image_size=config.image_size))
     cfg = session.config
     print(f"{session.dataset.name}: {len(session.splits['train'][1])} training, "
           f"{len(session.splits['val'][1])} validation, {len(session.splits['test'][1])} test "

@@ -183,3 +183,26 @@ def test_lr_find_bad_arguments_fail_before_loading_data(args, needle, capsys):
     err = capsys.readouterr().err
     assert err.startswith("cnnviz lr-find: error:") and needle in err
     assert "nonexistent-folder" not in err and "Traceback" not in err
+
+
+def test_train_on_an_image_folder_resized_with_image_size(tmp_path, capsys, monkeypatch):
+    from PIL import Image
+
+    from cnnviz.data.synthetic import synthetic_images
+    from cnnviz.training.checkpoint import read_checkpoint
+
+    monkeypatch.setenv("CNNVIZ_CACHE", str(tmp_path / "cache"))
+    images, labels = synthetic_images(120)
+    for i, (image, label) in enumerate(zip(images, labels, strict=True)):
+        folder = tmp_path / "data" / f"class{label}"
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(folder / f"{i}.png")
+    ck = tmp_path / "c.npz"
+    assert main(["train", "--data", str(tmp_path / "data"), "--image-size", "16", "--arch",
+                 "lenet5", "--epochs", "1", "--save", str(ck), "--json"]) == 0
+    meta, _ = read_checkpoint(ck)
+    assert meta["input_shape"] == [1, 16, 16] and meta["config"]["image_size"] == 16
+    assert meta["class_names"] == [f"class{c}" for c in range(10)]
+    capsys.readouterr()
+    assert main(["train", "--data", str(tmp_path / "data"), "--image-size", "0"]) != 0
+    assert "image size must be at least 1" in capsys.readouterr().err

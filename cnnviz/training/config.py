@@ -40,6 +40,7 @@ class TrainConfig:
     backend: str = field(default_factory=default_backend_name)  # $CNNVIZ_BACKEND or numpy
     dataset: str = "mnist"
     data_dir: str | None = None
+    image_size: int | None = None  # image folders: resize to this (None: the most common size)
     val_size: int = 5000
     limit_train: int | None = None
     limit_test: int | None = None
@@ -64,6 +65,8 @@ class TrainConfig:
         if self.val_size < 0:
             raise ValueError("validation size must be 0 or more")
         Augment(self.augment)  # ValueError naming a bad strength
+        if self.image_size is not None and self.image_size < 1:
+            raise ValueError(f"image size must be at least 1 pixel, got {self.image_size}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

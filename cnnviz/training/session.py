@@ -63,7 +63,8 @@ class TrainingSession(SessionInspection):
         if dataset is None:
             from cnnviz.data.sources import load_dataset
 
-            dataset = load_dataset(config.data_dir, name=config.dataset)
+            dataset = load_dataset(config.data_dir, name=config.dataset,
+                                   image_size=config.image_size)
         self.dataset = dataset
         self.class_names = tuple(getattr(dataset, "class_names", [str(i) for i in range(10)]))
         self.listeners: list = []
