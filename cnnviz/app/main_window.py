@@ -234,7 +234,7 @@ class MainWindow(QtWidgets.QMainWindow):
             f"{dataset.name}: {len(dataset.train_labels):,} training and "
             f"{len(dataset.test_labels):,} test images, {n} classes\n"
             f"from {dataset.source}", dataset.name)
-        self.panels["architecture"].set_num_classes(n)
+        self.panels["architecture"].set_data(dataset.image_shape, n)  # (C, H, W): colour too
         self.status.say("dataset", dataset.name, repr(dataset))
         self.status.say("state", "building the model")
         self.controller.new_session(self.current_config(), dataset)

@@ -17,6 +17,7 @@ from cnnviz.app.controller import TrainingController
 from cnnviz.app.docks import DOCKS
 from cnnviz.app.messages import Updates
 from cnnviz.app.state import AppState
+from cnnviz.app.widgets.images import norm_of
 from cnnviz.training.events import SessionInfo
 
 __all__ = ["FEED_MS", "Router"]
@@ -61,13 +62,14 @@ class Router(QObject):
             p["timeline"].set_moments(list(t.steps), t.memory_mb, t.budget_mb, t.disk_mb)
         if up.evaluation is not None:
             self._evaluated(up.evaluation, live)
-        names = self.state.class_names
+        names, norm = self.state.class_names, norm_of(self.state)
         for key, value, feed in (
                 ("filters", up.filters, lambda v: p["filters"].set_filters(v)),
-                ("training_batch", up.batch, lambda v: p["training_batch"].set_batch(v, names)),
+                ("training_batch", up.batch,
+                 lambda v: p["training_batch"].set_batch(v, names, norm)),
                 ("activations", up.activations, self._show_activations),
                 ("attribution", up.attribution,
-                 lambda v: p["attribution"].set_attribution(v, names)),
+                 lambda v: p["attribution"].set_attribution(v, names, norm)),
                 ("top_digits", up.top, lambda v: p["top_digits"].set_top(v)),
                 ("embedding", up.embedding, lambda v: p["embedding"].set_embedding(v, names))):
             if value is not None and (live or key not in _TIMELINE):
@@ -96,7 +98,8 @@ class Router(QObject):
         self.p["confusion"].set_evaluation(ev, self.state.test_images, self.state.class_names)
 
     def _show_activations(self, snap) -> None:
-        self.p["activations"].set_activations(snap, self.state.class_names)
+        self.p["activations"].set_activations(snap, self.state.class_names,
+                                              norm_of(self.state))
         self.p["digits"].set_prediction(snap.probs)
 
     # -- feeding one panel per turn ------------------------------------------------------------
@@ -141,7 +144,12 @@ class Router(QObject):
         p["digits"].set_test_set(images, info.test_labels, info.class_names)
         p["digits"].set_predictions(None)
         p["training_batch"].clear()
-        p["architecture"].set_num_classes(len(info.class_names))
+        shape = np.shape(images)[1:]
+        input_shape = (3, *shape[:2]) if len(shape) == 3 else (1, *shape)
+        if len(shape) in (2, 3) and tuple(input_shape) != p["architecture"].input_shape:
+            p["architecture"].set_data(input_shape, len(info.class_names))
+        else:
+            p["architecture"].set_num_classes(len(info.class_names))
         p["architecture"].set_applied(info.spec)
         p["timeline"].go_live()
         controls, epochs = p["controls"], self.controller.config.epochs

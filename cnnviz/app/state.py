@@ -37,7 +37,7 @@ class AppState(QObject):
 
     @property
     def test_images(self) -> np.ndarray | None:
-        """uint8 (N, 28, 28) of the session's test split."""
+        """uint8 (N, H, W) grey or (N, H, W, 3) colour of the session's test split."""
         return self.info.test_images if self.info is not None else None
 
     def set_session(self, info: SessionInfo) -> None:

@@ -20,7 +20,7 @@ from cnnviz.app.panels.colormaps import diverging, greys, symmetric_limit
 from cnnviz.app.state import AppState
 from cnnviz.app.widgets.coalescer import Coalescer
 from cnnviz.app.widgets.forms import STRETCH, control_row, panel_column
-from cnnviz.app.widgets.images import fit_view, image_item, image_view
+from cnnviz.app.widgets.images import fit_view, image_item, image_view, input_pixels, norm_of
 from cnnviz.app.widgets.probabilities import ProbabilityBars
 from cnnviz.training.events import ActivationSnapshot
 
@@ -44,6 +44,8 @@ class ActivationsPanel(QtWidgets.QWidget):
         super().__init__(parent)
         self._snap: ActivationSnapshot | None = None
         self._class_names: tuple[str, ...] = ()
+        self._norm = None  # the session's (mean, std); None: MNIST's
+        self._state = state
         self._maps: LayerMosaic | None = None
         self._enlarged: tuple[str, int] | None = None
         self._zoom_data: np.ndarray | None = None
@@ -116,14 +118,24 @@ class ActivationsPanel(QtWidgets.QWidget):
     @QtCore.Slot(object)
     def _on_moment(self, moment) -> None:
         if moment is not None and moment.activations is not None:
-            self.set_activations(moment.activations, self._state.class_names)
+            self.set_activations(moment.activations, self._state.class_names,
+                                 norm_of(self._state))
 
-    def set_activations(self, snap: ActivationSnapshot, class_names: tuple[str, ...]) -> None:
-        """Show one image's pass through the network (see ActivationSnapshot). Redraws at
-        most every REDRAW_MS ms with the newest snapshot."""
+    def set_activations(self, snap: ActivationSnapshot, class_names: tuple[str, ...],
+                        norm=None) -> None:
+        """Show one image's pass through the network (see ActivationSnapshot); norm: the
+        session's (mean, std) that turn its input back into pixels (None: the AppState's
+        session's, else MNIST's). Redraws at most every REDRAW_MS ms with the newest
+        snapshot."""
         self._snap = snap
         self._class_names = tuple(class_names)
+        self._norm = norm if norm is not None else norm_of(self._state)
         self._coalesce.request()
+
+    def input_shown(self) -> np.ndarray | None:
+        """The input picture drawn: float32 (H, W) grey or (H, W, 3) colour in [0, 1]."""
+        self._coalesce.flush()
+        return self.input_image.image
 
     @property
     def snapshot(self) -> ActivationSnapshot | None:
@@ -214,9 +226,8 @@ class ActivationsPanel(QtWidgets.QWidget):
         self.layer_combo.blockSignals(False)
 
     def _draw_input(self):
-        img = np.asarray(self._snap.image, np.float32)
-        lo, hi = float(img.min()), float(img.max())
-        self.input_image.setImage(img, autoLevels=False, levels=(lo, hi if hi > lo else lo + 1))
+        img = input_pixels(self._snap.image, self._norm)
+        self.input_image.setImage(img, autoLevels=False, levels=(0.0, 1.0))
         fit_view(self.input_plot, img.shape[1], img.shape[0])
         label = self._snap.label
         self.input_plot.setTitle(

@@ -11,7 +11,7 @@ from PySide6.QtCore import Signal
 
 from cnnviz.app.panels.colormaps import BAD, GOOD, diverging, greys, sequential, symmetric_limit
 from cnnviz.app.widgets.forms import refill_combo
-from cnnviz.app.widgets.images import fit_view, image_item, image_view
+from cnnviz.app.widgets.images import fit_view, image_item, image_view, input_pixels
 from cnnviz.training.events import Attribution
 
 __all__ = ["AttributionPanel", "PREDICTED", "overlay_colormap"]
@@ -69,6 +69,7 @@ class AttributionPanel(QtWidgets.QWidget):
         self._ev: Attribution | None = None
         self._names: tuple[str, ...] = ()
         self._shown: dict[str, np.ndarray] = {}
+        self._norm = None  # the session's (mean, std); None: MNIST's
 
         # controls
         self.class_combo = QtWidgets.QComboBox()
@@ -147,9 +148,10 @@ class AttributionPanel(QtWidgets.QWidget):
         still there, else picks the last (the session's default). Emits nothing."""
         refill_combo(self.layer_combo, names, prefer_last=True)
 
-    def set_attribution(self, ev: Attribution, class_names) -> None:
-        """Show `ev` (see Attribution); class_names name the classes for the combo."""
-        self._ev = ev
+    def set_attribution(self, ev: Attribution, class_names, norm=None) -> None:
+        """Show `ev` (see Attribution); class_names name the classes for the combo; norm: the
+        session's (mean, std) that turn its image back into pixels (None: MNIST's)."""
+        self._ev, self._norm = ev, norm
         probs = np.ravel(ev.probs)
         self._sync_classes(tuple(str(n) for n in class_names), probs.size)
         if self.class_combo.currentData() is not None or ev.target != int(probs.argmax()):
@@ -178,6 +180,10 @@ class AttributionPanel(QtWidgets.QWidget):
                 raise KeyError(f"no layer {layer!r}")
             self.layer_combo.setCurrentIndex(i)
         self._on_choice()
+
+    def image_shown(self) -> np.ndarray | None:
+        """The picture under the maps: float32 (H, W) grey or (H, W, 3) colour in [0, 1]."""
+        return self.digits["saliency"].image
 
     def shown(self) -> dict[str, np.ndarray]:
         """The maps drawn: "saliency", "grad_cam", "occlusion" -> (H, W) arrays."""
@@ -213,14 +219,12 @@ class AttributionPanel(QtWidgets.QWidget):
 
     def _draw(self):
         ev = self._ev
-        img = np.asarray(ev.image, np.float32)
-        lo, hi = float(img.min()), float(img.max())
-        hi = hi if hi > lo else lo + 1
-        h, w = img.shape
+        img = input_pixels(ev.image, self._norm)
+        h, w = img.shape[:2]
         maps = {"saliency": ev.saliency, "grad_cam": ev.grad_cam, "occlusion": ev.occlusion}
         self._shown = {k: np.asarray(v, np.float32) for k, v in maps.items()}
         m = symmetric_limit(self._shown["occlusion"])
-        dimmed = (lo, lo + (hi - lo) / DIGIT_DIM)
+        dimmed = (0.0, 1.0 / DIGIT_DIM)
         for key, _title, _tip in VIEWS:
             self.digits[key].setImage(img, autoLevels=False, levels=dimmed)
             levels = (-m, m) if key == "occlusion" else (0.0, 1.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -19,6 +20,7 @@ from cnnviz.app.widgets.forms import (
     tool_button,
 )
 from cnnviz.app.widgets.gallery import Gallery
+from cnnviz.app.widgets.images import square_images
 from cnnviz.training.events import Evaluation
 
 __all__ = ["ConfusionPanel", "PAGE_SIZE"]
@@ -137,7 +139,8 @@ class ConfusionPanel(QtWidgets.QWidget):
 
     def set_evaluation(self, ev: Evaluation, images: np.ndarray | None,
                        class_names: tuple[str, ...]) -> None:
-        """Show `ev`; images: (N, 28, 28) uint8 of the evaluated split, in ev.labels order."""
+        """Show `ev`; images: (N, H, W) grey or (N, H, W, 3) colour uint8 of the evaluated
+        split, in ev.labels order."""
         self._ev = ev
         self._images = None if images is None else np.asarray(images)
         k = int(np.shape(ev.confusion)[0])
@@ -267,8 +270,12 @@ class ConfusionPanel(QtWidgets.QWidget):
         sel = self._indices[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
         conf = self._confidence(sel)
         imgs = self._images
-        known = imgs is not None and imgs.shape == (len(self._ev.labels), 28, 28)
-        thumbs = imgs[sel] if known else np.zeros((len(sel), 28, 28), np.float32)
+        known = imgs is not None and imgs.ndim in (3, 4) and len(imgs) == len(self._ev.labels)
+        side = self.gallery.cell.side
+        thumbs = square_images(imgs[sel]) if known else np.zeros((len(sel), side, side),
+                                                                 np.float32)
+        if thumbs.shape[1] != side:  # the data's size: 28 for MNIST, 32 for CIFAR-10
+            self.gallery.cell = dataclasses.replace(self.gallery.cell, side=thumbs.shape[1])
         labels = [f"#{i}\n{c:.0%}" for i, c in zip(sel, conf)]
         chosen = None
         if self._chosen is not None and self._chosen // PAGE_SIZE == page:

@@ -20,6 +20,20 @@ __all__ = ["DigitsPanel", "CANVAS"]
 CANVAS = 280  # drawing canvas side, pixels
 EMIT_INTERVAL_MS = 50  # at most ~20 drawings a second go to the network while drawing
 ANY = "any"
+DRAW_HINT = "Draw a digit with the left mouse button."
+DRAW_SHAPE = (28, 28)  # what preprocess_drawing makes: MNIST-like grey digits
+
+
+def drawing_refusal(images: np.ndarray) -> str:
+    """Why the pad cannot draw for a test set of `images` (N, H, W) grey or (N, H, W, 3)
+    colour, or "" when it can (28x28 grey, what a drawing becomes)."""
+    shape = np.shape(images)[1:]
+    if tuple(shape) == DRAW_SHAPE:
+        return ""
+    colour = len(shape) == 3 and shape[-1] == 3
+    size = "x".join(str(d) for d in shape[:2]) or "no"
+    return (f"drawing is for {DRAW_SHAPE[0]}x{DRAW_SHAPE[1]} grey digits; this data set has "
+            f"{size} {'colour' if colour else 'grey'} images")
 
 
 class DigitsPanel(QtWidgets.QWidget):
@@ -45,6 +59,7 @@ class DigitsPanel(QtWidgets.QWidget):
         self._source = None  # "test" or "drawing": what the prediction refers to
         self._rng = np.random.default_rng()
         self._drawn = np.zeros((28, 28), np.float32)
+        self._refusal = ""  # why the pad does not draw ("": it does)
 
         # prediction
         self.prediction = QtWidgets.QLabel("predicted: –")
@@ -105,7 +120,7 @@ class DigitsPanel(QtWidgets.QWidget):
         self.brush_spin.setSuffix(" px")
         self.brush_spin.setToolTip(
             f"Brush diameter on the {CANVAS}x{CANVAS} pad (24 px gives MNIST-like strokes)")
-        self.hint = QtWidgets.QLabel("Draw a digit with the left mouse button.")
+        self.hint = QtWidgets.QLabel(DRAW_HINT)
         self.hint.setWordWrap(True)
         pad_row = control_row(self.clear_button, ("Brush", self.brush_spin), self.hint,
                               grow=self.hint)
@@ -132,7 +147,8 @@ class DigitsPanel(QtWidgets.QWidget):
 
     def set_test_set(self, images: np.ndarray, labels: np.ndarray,
                      class_names: tuple[str, ...]) -> None:
-        """images: (N, 28, 28) uint8; labels: (N,). Shows digit 0 without emitting."""
+        """images: (N, H, W) grey or (N, H, W, 3) colour uint8; labels: (N,). Shows digit 0
+        without emitting. The pad draws only for 28x28 grey images (drawing_allowed)."""
         self._images = np.asarray(images)
         self._labels = np.asarray(labels, np.int64)
         self._names = tuple(class_names)
@@ -148,6 +164,7 @@ class DigitsPanel(QtWidgets.QWidget):
         self.index_spin.setValue(0)
         self.index_spin.blockSignals(False)
         self._set_enabled(n > 0)
+        self._set_drawing(drawing_refusal(self._images) if n else "")
         self._update_wrong_button()
         if n:
             self._show_test(0)
@@ -193,11 +210,20 @@ class DigitsPanel(QtWidgets.QWidget):
     def current_index(self) -> int:
         return self._index
 
+    def drawing_allowed(self) -> bool:
+        """Whether the pad draws: only for 28x28 grey test sets (and before any)."""
+        return self.pad_image.isEnabled()
+
+    def drawing_reason(self) -> str:
+        """Why drawing is off ("" when it is on)."""
+        return self._refusal
+
     def draw_stroke(self, points) -> None:
         """Draw through points [(x, y), ...] in canvas pixels as one mouse drag (press at the
-        first, move through the rest, release), then emit the preprocessed drawing."""
+        first, move through the rest, release), then emit the preprocessed drawing. Does
+        nothing while drawing is off (see drawing_allowed)."""
         points = [(float(x), float(y)) for x, y in points]
-        if not points:
+        if not points or not self.drawing_allowed():
             return
         self.pad_image.stroke_begin(points[0])
         for p in points[1:]:
@@ -226,6 +252,24 @@ class DigitsPanel(QtWidgets.QWidget):
     def _set_enabled(self, on: bool):
         for w in (self.index_spin, self.class_combo, self.random_button):
             w.setEnabled(on)
+
+    def _set_drawing(self, refusal: str):
+        """Drawing on (refusal "") or off with the reason in the hint and tooltips."""
+        on, self._refusal = not refusal, refusal
+        if not on and self.drawing_allowed():
+            self.clear_drawing()
+            if self._source == "drawing":
+                self._source = None
+        self.pad_image.setEnabled(on)
+        self.pad_image.setOpacity(1.0 if on else 0.35)
+        self.seen_plot.setOpacity(1.0 if on else 0.35)
+        for w in (self.clear_button, self.brush_spin):
+            w.setEnabled(on)
+        self.hint.setText(DRAW_HINT if on else refusal[0].upper() + refusal[1:] + ".")
+        tip = "" if on else refusal[0].upper() + refusal[1:]
+        self.hint.setToolTip(tip)
+        self.pad_plot.setToolTip(tip)
+        self._update_titles()
 
     def _class_filter(self) -> int | None:
         i = self.class_combo.currentIndex()
@@ -276,7 +320,8 @@ class DigitsPanel(QtWidgets.QWidget):
         def title(text, active):
             return f"<span style='color:{ACCENT}'>▶ {text}</span>" if active else text
 
-        self.pad_plot.setTitle(title("draw here", self._source == "drawing"), size="9pt")
+        pad = "draw here" if self.pad_image.isEnabled() else "drawing off"
+        self.pad_plot.setTitle(title(pad, self._source == "drawing"), size="9pt")
         self.test_plot.setTitle(title(self._test_title, self._source == "test"), size="9pt")
 
     def _on_spin(self, value: int):

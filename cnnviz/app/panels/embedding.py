@@ -119,7 +119,8 @@ class EmbeddingPanel(QtWidgets.QWidget):
     # -- public ---------------------------------------------------------------------------
 
     def set_test_images(self, images: np.ndarray) -> None:
-        """The test set, uint8 (N, 28, 28), which ev.indices refer to (for the thumbnail)."""
+        """The test set, uint8 (N, H, W) grey or (N, H, W, 3) colour, which ev.indices refer
+        to (for the thumbnail, in colour for colour images)."""
         self._images = np.asarray(images)
 
     def set_embedding(self, ev: Embedding, class_names) -> None:

@@ -16,7 +16,10 @@ from cnnviz.training.events import FilterSnapshot
 __all__ = ["FiltersPanel"]
 
 MEAN = "mean"
+RGB = "RGB"
 REDRAW_MS = 100
+RGB_TIP = ("Each kernel as one colour picture: its slices for the red, green and blue input "
+           "channels as R, G, B, scaled together around 0 (grey: 0 in every channel)")
 
 
 class FiltersPanel(QtWidgets.QWidget):
@@ -24,7 +27,10 @@ class FiltersPanel(QtWidgets.QWidget):
     channel, on a blue-white-red scale centred on zero with symmetric levels +-max|w|.
 
     A combo chooses the layer (kept across updates), another the input channel: "mean"
-    (averaged over input channels, the default) or one channel. Hovering a tile shows its
+    (averaged over input channels, the default) or one channel; for a layer with 3 input
+    channels (the first on colour data) also "RGB", the default there: each kernel as one
+    colour picture, its 3 slices as R, G, B, scaled symmetrically around 0 to [0, 1] over
+    the layer (0.5 + w / 2m, m = max|w|, as ConvNetJS draws them). Hovering a tile shows its
     values. Call `set_filters(snapshot)` with every new FilterSnapshot.
     """
 
@@ -32,6 +38,7 @@ class FiltersPanel(QtWidgets.QWidget):
         super().__init__(parent)
         self._snap: FilterSnapshot | None = None
         self._tiles: list[np.ndarray] = []
+        self._weights_shown: np.ndarray | None = None  # (out, k, k) or (out, 3, k, k) raw
         self._levels = (-1.0, 1.0)
         self._mosaic = None
         self._aspect = 1.4
@@ -43,8 +50,9 @@ class FiltersPanel(QtWidgets.QWidget):
         self.layer_combo.setMinimumContentsLength(9)  # "0.Conv2D" before the first snapshot
         self.input_combo = QtWidgets.QComboBox()
         self.input_combo.setToolTip(
-            "A kernel has one k x k slice per input channel: show their mean, or one channel")
-        self.input_combo.addItem(MEAN)
+            "A kernel has one k x k slice per input channel: show their mean, or one channel\n"
+            "(RGB, for 3 input channels: the three as one colour picture)")
+        self.input_combo.addItem(MEAN, MEAN)
 
         controls = QtWidgets.QHBoxLayout()
         controls.setContentsMargins(0, 0, 0, 0)
@@ -130,13 +138,24 @@ class FiltersPanel(QtWidgets.QWidget):
             raise KeyError(f"no conv layer {name!r}; have {self._layer_names()}")
         self.layer_combo.setCurrentIndex(i)
 
-    def set_input_channel(self, channel: int | None) -> None:
-        """None for the mean over input channels, else that input channel."""
+    def set_input_channel(self, channel: int | str | None) -> None:
+        """None for the mean over input channels, RGB ("RGB") for the colour view of a layer
+        with 3 input channels, else that input channel."""
         self._coalesce.flush()
-        self.input_combo.setCurrentIndex(0 if channel is None else int(channel) + 1)
+        key = MEAN if channel is None else channel if channel == RGB else int(channel)
+        i = self.input_combo.findData(key)
+        if i < 0:
+            raise KeyError(f"no input channel view {channel!r} for this layer")
+        self.input_combo.setCurrentIndex(i)
+
+    def input_view(self) -> int | str:
+        """The chosen view: "mean", "RGB" or an input channel."""
+        self._coalesce.flush()
+        return self.input_combo.currentData()
 
     def filter_tiles(self) -> list[np.ndarray]:
-        """The (k, k) arrays shown, one per output channel of the current layer."""
+        """The arrays shown, one per output channel of the current layer: (k, k) weights, or
+        in the RGB view (k, k, 3) colours in [0, 1]."""
         self._coalesce.flush()
         return list(self._tiles)
 
@@ -158,14 +177,20 @@ class FiltersPanel(QtWidgets.QWidget):
     def _sync_input_combo(self):
         w = self._weights()
         n_in = 0 if w is None else w.shape[1]
-        if self.input_combo.count() == n_in + 1:
+        keys = ([RGB] if n_in == 3 else []) + [MEAN] + list(range(n_in))
+        old = [self.input_combo.itemData(i) for i in range(self.input_combo.count())]
+        if keys == old:
             return
-        keep = self.input_combo.currentIndex()
+        keep = self.input_combo.currentData()
         self.input_combo.blockSignals(True)
         self.input_combo.clear()
-        self.input_combo.addItem(MEAN)
-        self.input_combo.addItems([str(i) for i in range(n_in)])
-        self.input_combo.setCurrentIndex(keep if 0 <= keep <= n_in else 0)
+        for key in keys:
+            self.input_combo.addItem(str(key), key)
+            if key == RGB:
+                self.input_combo.setItemData(0, RGB_TIP, QtCore.Qt.ItemDataRole.ToolTipRole)
+        # a new kind of layer: RGB where there is one (the first layer on colour data)
+        keep = keep if keep in keys and not (RGB in keys and RGB not in old) else keys[0]
+        self.input_combo.setCurrentIndex(keys.index(keep))
         self.input_combo.blockSignals(False)
 
     def _on_layer_changed(self, _index: int):
@@ -195,24 +220,45 @@ class FiltersPanel(QtWidgets.QWidget):
             self._tiles = []
             self.image.clear()
             return
-        channel = self.input_combo.currentIndex() - 1
-        shown = w.mean(axis=1) if channel < 0 else w[:, channel]
-        self._tiles = [t for t in shown]
+        view = self.input_combo.currentData()
+        rgb = view == RGB and w.shape[1] == 3
+        shown = w if rgb else w.mean(axis=1) if view in (MEAN, None) else w[:, int(view)]
+        self._weights_shown = shown
         m = symmetric_limit(shown)
         self._levels = (-m, m)
-        mosaic = build_mosaic([shown], aspect=self._aspect, min_tile=24)
+        if rgb:  # one mosaic per colour channel, the same layout: (H, W, 3)
+            mosaics = [build_mosaic([shown[:, c]], aspect=self._aspect, min_tile=24)
+                       for c in range(3)]
+            mosaic = mosaics[0]
+            image = np.stack([mo.image for mo in mosaics], axis=-1)
+            self._tiles = [np.clip(0.5 + t.transpose(1, 2, 0) / (2 * m), 0.0, 1.0)
+                           for t in shown]
+        else:
+            mosaic = build_mosaic([shown], aspect=self._aspect, min_tile=24)
+            image = mosaic.image
+            self._tiles = [t for t in shown]
         self._mosaic = mosaic
-        self.image.setImage(mosaic.image, autoLevels=False)
+        # raw weights on levels (-m, m): 0.5 + w / 2m per channel for RGB, the colour bar's
+        # scale otherwise (the colour bar keeps the image's levels)
+        self.image.setImage(image, autoLevels=False, levels=(-m, m))
         self.colorbar.setLevels((-m, m))
-        h, wd = mosaic.image.shape
+        self.colorbar.setVisible(not rgb)
+        h, wd = image.shape[:2]
         fit_view(self.plot, wd, h)
         out, n_in, kh, kw = w.shape
-        which = f"mean of {n_in} input channels" if channel < 0 else f"input channel {channel}"
+        which = (f"mean of {n_in} input channels" if view == MEAN
+                 else f"input channel {view}")
         if n_in == 1:
             which = "1 input channel"
         self.plot.setTitle(f"{self.layer_combo.currentText()}: {out} kernels {kh}x{kw} · "
                            f"step {self._snap.step}", size="9pt")
-        self.info.setText(f"{which} · scale ±{m:.3g} (blue < 0 < red) · hover for values")
+        if rgb:
+            self.info.setText(f"R, G, B = input channels 0, 1, 2 · grey 0, full colour "
+                              f"±{m:.3g} · hover for values")
+            self.info.setToolTip(RGB_TIP)
+        else:
+            self.info.setText(f"{which} · scale ±{m:.3g} (blue < 0 < red) · hover for values")
+            self.info.setToolTip("Blue: negative weight, white: zero, red: positive weight")
 
     def _on_mouse_moved(self, pos):
         if self._mosaic is None or not self._tiles:
@@ -225,11 +271,16 @@ class FiltersPanel(QtWidgets.QWidget):
         if hit is None:
             return
         tile, r, c = hit
-        value = float(self._tiles[tile.channel][r, c])
-        channel = self.input_combo.currentIndex() - 1
-        which = "mean" if channel < 0 else f"in {channel}"
+        raw = self._weights_shown[tile.channel]
+        view = self.input_combo.currentData()
+        if raw.ndim == 3:  # RGB: the three input channels' weights
+            r_, g, b = (float(v) for v in raw[:, r, c])
+            self.info.setText(f"{self.layer_combo.currentText()}, kernel {tile.channel}, "
+                              f"({r}, {c}): R {r_:+.4f}  G {g:+.4f}  B {b:+.4f}")
+            return
+        which = "mean" if view == MEAN else f"in {view}"
         self.info.setText(f"{self.layer_combo.currentText()}, kernel {tile.channel} ({which}), "
-                          f"({r}, {c}) = {value:+.4f}")
+                          f"({r}, {c}) = {float(raw[r, c]):+.4f}")
 
     def sizeHint(self) -> QtCore.QSize:
         return QtCore.QSize(480, 380)

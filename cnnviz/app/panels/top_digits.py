@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from PySide6 import QtCore, QtWidgets
 from PySide6.QtCore import Signal
@@ -9,6 +11,7 @@ from PySide6.QtCore import Signal
 from cnnviz.app.panels.colormaps import diverging, greys, symmetric_limit
 from cnnviz.app.widgets.forms import control_row, panel_column, refill_combo, title_label
 from cnnviz.app.widgets.gallery import CellShape, Gallery
+from cnnviz.app.widgets.images import square_images
 from cnnviz.training.events import TopActivations
 
 __all__ = ["TopDigitsPanel", "upsample_nearest"]
@@ -94,7 +97,8 @@ class TopDigitsPanel(QtWidgets.QWidget):
     # -- public ---------------------------------------------------------------------------
 
     def set_test_images(self, images: np.ndarray) -> None:
-        """The test set, uint8 (N, 28, 28), which the events' indices refer to."""
+        """The test set, uint8 (N, H, W) grey or (N, H, W, 3) colour, which the events'
+        indices refer to."""
         self._images = np.asarray(images)
         if self._ev is not None:
             self._draw()
@@ -167,11 +171,17 @@ class TopDigitsPanel(QtWidgets.QWidget):
         k = len(idx)
         self._indices = [int(i) for i in idx]
         self._scores = [float(s) for s in ev.scores[c]]
-        digits = np.full((k, SIDE, SIDE), np.nan, np.float32)  # unknown digits: background
-        known = (idx >= 0) & (idx < (0 if self._images is None else len(self._images)))
+        images = self._images
+        side, extra = SIDE, ()
+        if images is not None and images.ndim in (3, 4):
+            side, extra = max(images.shape[1:3]), images.shape[3:]
+        digits = np.full((k, side, side, *extra), np.nan, np.float32)  # unknown: background
+        known = (idx >= 0) & (idx < (0 if images is None else len(images)))
         if known.any():
-            digits[known] = self._images[idx[known]]
-        enlarged = upsample_nearest(maps, (SIDE, SIDE)) if k else maps
+            digits[known] = square_images(images[idx[known]])
+        if side != self.gallery.cell.side:  # the data's size: 28 for MNIST, 32 for CIFAR-10
+            self.gallery.cell = dataclasses.replace(self.gallery.cell, side=side)
+        enlarged = upsample_nearest(maps, (side, side)) if k else maps
         m = symmetric_limit(maps)
         labels = [f"#{i}  {s:.3g}" for i, s in zip(self._indices, self._scores)]
         self.gallery.set_items([digits, enlarged], labels, levels=[(0, 255), (-m, m)],

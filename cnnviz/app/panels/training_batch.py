@@ -9,6 +9,7 @@ from PySide6 import QtCore, QtWidgets
 from cnnviz.app.panels.controls import augment_text
 from cnnviz.app.widgets.forms import panel_column, title_label
 from cnnviz.app.widgets.gallery import FIT, CellShape, Gallery
+from cnnviz.app.widgets.images import MNIST_NORM, square_images
 from cnnviz.data.loader import denormalize
 from cnnviz.training.events import TrainingBatch
 
@@ -20,23 +21,23 @@ TIP = ("The first images of the last training batch, as the network received the
        "each, the class the network is taught for it.")
 
 
-def batch_thumbnails(images: np.ndarray) -> np.ndarray:
+def batch_thumbnails(images: np.ndarray, norm=None) -> np.ndarray:
     """Normalised network inputs (n, C, H, W) as thumbnails with pixel values in [0, 1]: (n, S, S)
     grey for one channel, (n, S, S, 3) colour for three (the mean of the channels for any other
-    number), S = max(H, W), a non-square image centred with NaN (background) around it."""
-    x = np.clip(denormalize(np.asarray(images, np.float32)), 0.0, 1.0)
-    n, c, h, w = x.shape
+    number), S = max(H, W), a non-square image centred with NaN (background) around it.
+    norm: the session's (mean, std), one value per channel (MNIST's when None)."""
+    x = np.asarray(images, np.float32)
+    mean, std = norm if norm is not None else MNIST_NORM
+    mean, std = np.ravel(mean), np.ravel(std)
+    if len(mean) != x.shape[1]:  # constants of another data set: the first channel's
+        mean, std = mean[:1], std[:1]
+    x = np.clip(denormalize(x, tuple(mean), tuple(std)), 0.0, 1.0)
+    c = x.shape[1]
     if c == 3:
         x = x.transpose(0, 2, 3, 1)
     else:
         x = x[:, 0] if c == 1 else x.mean(axis=1)
-    side = max(h, w)
-    if h == w:
-        return x
-    out = np.full((n, side, side, *x.shape[3:]), np.nan, np.float32)
-    top, left = (side - h) // 2, (side - w) // 2
-    out[:, top : top + h, left : left + w] = x
-    return out
+    return square_images(x)
 
 
 class TrainingBatchPanel(QtWidgets.QWidget):
@@ -64,10 +65,12 @@ class TrainingBatchPanel(QtWidgets.QWidget):
 
     # -- public ---------------------------------------------------------------------------
 
-    def set_batch(self, ev: TrainingBatch, class_names=()) -> None:
-        """Show `ev`; labels are `class_names[label]` (the label itself when out of range)."""
+    def set_batch(self, ev: TrainingBatch, class_names=(), norm=None) -> None:
+        """Show `ev`; labels are `class_names[label]` (the label itself when out of range);
+        norm: the session's (mean, std) that turn the images back into pixels (MNIST's when
+        None)."""
         self.batch = ev
-        thumbs = batch_thumbnails(ev.images)
+        thumbs = batch_thumbnails(ev.images, norm)
         names = tuple(class_names)
         labels = [str(names[k]) if 0 <= k < len(names) else str(k)
                   for k in (int(v) for v in np.asarray(ev.labels).ravel())]

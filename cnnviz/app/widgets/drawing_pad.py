@@ -97,6 +97,9 @@ class DrawingPad(pg.ImageItem):
         self._show()
 
     def mouseDragEvent(self, ev):
+        if not self.isEnabled():  # setEnabled(False): the pad takes no strokes
+            ev.ignore()
+            return
         if not _take_left(ev):
             return
         if ev.isStart():
@@ -108,6 +111,9 @@ class DrawingPad(pg.ImageItem):
             self.stroke_end()
 
     def mouseClickEvent(self, ev):
+        if not self.isEnabled():
+            ev.ignore()
+            return
         if _take_left(ev):
             p = ev.pos()
             self.stroke_begin((p.x(), p.y()))
