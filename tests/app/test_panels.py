@@ -363,6 +363,7 @@ def test_architecture_follows_the_loaded_data(qtbot):
     panel.set_spec(preset("cnn-bn"), "cnn-bn")
     panel.set_data((3, 32, 32), 5)  # CIFAR-like colour images in 5 classes
     assert panel.is_valid() and panel.arch_name() == "cnn-bn"
+    assert "input 3×32×32, 5 classes" in panel.caption.text()
     rows = [panel.summary.item(r, 1).text() for r in range(panel.summary.rowCount())]
     assert rows[0] == "3×32×32" and rows[1] == "32×32×32" and rows[-1] == "5"
     panel.preset.setCurrentText("lenet5")  # a preset chosen now fits the data too

@@ -158,9 +158,10 @@ class ArchitecturePanel(QtWidgets.QWidget):
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(control_row(("Preset", self.preset), grow=self.preset))
-        caption = QtWidgets.QLabel(f"Layers (input {self.input_shape}); changes apply on Reset")
-        caption.setWordWrap(True)
-        layout.addWidget(caption)
+        self.caption = QtWidgets.QLabel()
+        self.caption.setWordWrap(True)
+        layout.addWidget(self.caption)
+        self._caption()
         layout.addWidget(self.table, 3)
         layout.addLayout(control_row(self.add_button, self.remove_button, self.up_button,
                                      self.down_button, STRETCH))
@@ -212,14 +213,21 @@ class ArchitecturePanel(QtWidgets.QWidget):
         self.preset.blockSignals(False)
         self._refresh()
 
+    def _caption(self) -> None:
+        shape = "×".join(map(str, self.input_shape))
+        self.caption.setText(f"Layers (input {shape}, {self.num_classes} classes); changes "
+                             "apply on Reset")
+
     def set_num_classes(self, n: int) -> None:
         self.num_classes = int(n)
+        self._caption()
         self._refresh()
 
     def set_data(self, input_shape, classes: int) -> None:
         """The loaded data's input (C, H, W) and number of classes: shapes and sizes follow
         them, and a preset shown by name is fitted to them (as the session builds it)."""
         self.input_shape, self.num_classes = tuple(input_shape), int(classes)
+        self._caption()
         name = self.arch_name()
         if name in PRESETS:
             self._spec = editable_spec(fit_preset(preset(name), self.num_classes))
