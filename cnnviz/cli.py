@@ -95,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cnnviz", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="train a model on MNIST (or another IDX folder)")
+    t = sub.add_parser("train", help="train a model on MNIST, another IDX folder, CIFAR-10 "
+                       "or your own images")
     _arch_args(t)
     t.add_argument("--epochs", type=int)
     t.add_argument("--batch-size", type=int)

@@ -1,4 +1,4 @@
-"""Messages and file dialogs: where to save or open a checkpoint, which IDX folder to load,
+"""Messages and file dialogs: where to save or open a checkpoint, which data folder to load,
 where to export a picture or the metrics. Each remembers its folder in the settings."""
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ class Dialogs:
 
     def idx_folder(self) -> str | None:
         return QtWidgets.QFileDialog.getExistingDirectory(
-            self.window, "Open a folder with the four MNIST-layout IDX files",
+            self.window,
+            "Open a data folder (IDX files, CIFAR-10 batches or class folders of images)",
             self.settings.folder("data", Path.home())) or None
 
     def export_path(self, name: str, suffix: str, kind: str) -> str | None:

@@ -248,7 +248,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _set_no_data(self) -> None:
         if self.dataset is None:
             self.panels["controls"].set_dataset_info(
-                "No data. Use the dataset menu or Open IDX folder…, or set CNNVIZ_DATA to a "
+                "No data. Use the dataset menu or Open data folder…, or set CNNVIZ_DATA to a "
                 "folder with the four MNIST files and restart.")
             self.status.say("dataset", "no data")
             self.status.say("state", "no data: Start is disabled")

@@ -188,9 +188,10 @@ class ControlsPanel(QtWidgets.QWidget):
             self.dataset.addItem(label, name)
         self.dataset.setToolTip("Load a named dataset (from CNNVIZ_DATA, the cache, or a "
                                 "download for MNIST)")
-        self.open_folder = QtWidgets.QPushButton("Open IDX folder…")
-        self.open_folder.setToolTip("Train on any folder holding the four MNIST-layout IDX "
-                                    "files (train/t10k images and labels, raw or .gz)")
+        self.open_folder = QtWidgets.QPushButton("Open data folder…")
+        self.open_folder.setToolTip("Train on a folder of the four MNIST-layout IDX files (raw "
+                                    "or .gz), the CIFAR-10 binary batches, or class folders of "
+                                    "images (DIR/<class>/*, or DIR/train and DIR/test)")
         self.dataset_info = QtWidgets.QLabel("No data loaded yet")
         self.dataset_info.setWordWrap(True)
         self.dataset_info.setTextInteractionFlags(
