@@ -1,4 +1,5 @@
-"""Headless command line: python -m cnnviz train | evaluate | bench | summary."""
+"""Headless command line: python -m cnnviz train | evaluate | bench | summary | lr-find |
+visualize | attack."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 import time
 
 from cnnviz.backend import BACKEND_ENV, BACKEND_NAMES, BackendError, to_numpy
+from cnnviz.cli_lab import LAB_COMMANDS, add_lab_parsers
 from cnnviz.core.losses import softmax
 from cnnviz.core.model import SpecError, build_model, format_summary
 from cnnviz.core.optim import OPTIMIZERS, SCHEDULES
@@ -148,24 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--input", default="1x28x28", metavar="CxHxW",
                    help="input shape (default 1x28x28; 3x32x32 for CIFAR-10)")
 
-    f = sub.add_parser("lr-find", help="learning-rate range test: the loss of a fresh model "
-                       "while the rate rises exponentially, and a suggested rate")
-    _arch_args(f)
-    f.add_argument("--optimizer", choices=OPTIMIZERS)
-    f.add_argument("--momentum", type=float)
-    f.add_argument("--weight-decay", type=float)
-    f.add_argument("--batch-size", type=int)
-    f.add_argument("--steps", type=int, default=100, help="steps of the test (default 100)")
-    f.add_argument("--start", type=float, default=1e-6, help="first rate (default 1e-6)")
-    f.add_argument("--end", type=float, default=1.0, help="last rate (default 1)")
-    f.add_argument("--seed", type=int)
-    f.add_argument("--backend", choices=BACKEND_NAMES,
-                   help=f"default: ${BACKEND_ENV}, else numpy")
-    f.add_argument("--data", metavar="DIR", help="folder with the four IDX files")
-    f.add_argument("--dataset", help="named dataset: mnist (default) or fashion-mnist")
-    f.add_argument("--limit-train", type=int, metavar="N")
-    f.add_argument("--json", action="store_true",
-                   help="print {lrs, smoothed, suggestion, stopped_early} as the last line")
+    add_lab_parsers(sub)
     return parser
 
 
@@ -353,47 +338,8 @@ def cmd_summary(args) -> int:
     return 0
 
 
-def cmd_lr_find(args) -> int:
-    """The learning-rate range test (cnnviz.training.lr_find) on a freshly built model."""
-    from cnnviz.training.lr_find import METHODS, check_arguments, lr_find
-
-    check_arguments(args.steps, args.start, args.end)  # before the data is loaded
-    overrides = {k: v for k, v in {
-        "batch_size": args.batch_size, "optimizer": args.optimizer, "momentum": args.momentum,
-        "weight_decay": args.weight_decay, "seed": args.seed, "backend": args.backend,
-        "data_dir": args.data, "dataset": args.dataset, "limit_train": args.limit_train,
-    }.items() if v is not None}
-    config = TrainConfig(**overrides, arch=args.arch or DEFAULT_PRESET, spec=_load_spec(args))
-    config.validate()
-    session = TrainingSession(config, _load_data(config.data_dir, config.dataset))
-    print(f"{session.dataset.name}: {len(session.splits['train'][1])} training images "
-          f"({session.dataset.source}); backend {session.backend.name}", file=sys.stderr)
-    t0 = time.perf_counter()
-    r = lr_find(session, steps=args.steps, start=args.start, end=args.end)
-    seconds = time.perf_counter() - t0
-    k = len(r.lrs)
-    print(f"{'step':>6}{'lr':>12}{'loss':>10}{'smoothed':>10}")
-    every = max(args.steps // 10, 1)
-    for i in range(k):
-        if i % every == 0 or i == k - 1:
-            print(f"{i + 1:>6}{r.lrs[i]:>12.3e}{r.losses[i]:>10.4f}{r.smoothed[i]:>10.4f}")
-    if r.stopped_early:
-        print(f"stopped after {k} of {args.steps} steps: the loss blew up")
-    if r.method != "none":
-        print(f"suggested learning rate: {r.suggestion:.3g} ({METHODS[r.method]})")
-    else:
-        print("no suggestion: the loss was not finite even at the first rate; lower --start")
-    print(f"{config.arch if config.spec is None else 'spec'}, {config.optimizer}, batch "
-          f"{config.batch_size}: {k} steps in {seconds:.1f}s", file=sys.stderr)
-    if args.json:
-        print(json.dumps({"lrs": r.lrs.tolist(), "smoothed": r.smoothed.tolist(),
-                          "suggestion": r.suggestion if k else None,
-                          "stopped_early": r.stopped_early}))
-    return 0
-
-
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "bench": cmd_bench,
-            "summary": cmd_summary, "lr-find": cmd_lr_find}
+            "summary": cmd_summary, **LAB_COMMANDS}
 
 
 def main(argv: list[str] | None = None) -> int:
