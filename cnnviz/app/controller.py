@@ -141,6 +141,10 @@ class TrainingController(QObject):
     def top_activations(self, layer: str | None = None) -> None:
         self._send(self._driver.top_activations, layer)
 
+    def preferred_inputs(self, layer: str | None = None, classes: bool = False) -> None:
+        """Inputs synthesized for each channel of `layer` (or each class), as PreferredInputs."""
+        self._send(self._driver.preferred_inputs, layer, classes)
+
     def embedding(self) -> None:
         self._send(self._driver.embedding)
 

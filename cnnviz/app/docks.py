@@ -22,6 +22,7 @@ from cnnviz.app.panels.debugger import DebuggerPanel
 from cnnviz.app.panels.digits import DigitsPanel
 from cnnviz.app.panels.embedding import EmbeddingPanel
 from cnnviz.app.panels.filters import FiltersPanel
+from cnnviz.app.panels.preferred_inputs import PreferredInputsPanel
 from cnnviz.app.panels.timeline import TimelinePanel
 from cnnviz.app.panels.top_digits import TopDigitsPanel
 from cnnviz.app.panels.training_batch import TrainingBatchPanel
@@ -52,8 +53,8 @@ class Dock:
 
 
 #: Settings left; curves, timeline and confusion (tabs: embedding, step debugger) in the
-#: middle; activations, filters (tab: top digits) and digits (tabs: where it looks, training
-#: batch) right.
+#: middle; activations, filters (tabs: top digits, what it wants) and digits (tabs: where it
+#: looks, training batch) right.
 DOCKS = (
     Dock("controls", "Controls", ControlsPanel, ("left",), scroll=True),
     Dock("architecture", "Architecture", ArchitecturePanel, ("tab", "controls")),
@@ -71,6 +72,7 @@ DOCKS = (
     Dock("attribution", "Where it looks", AttributionPanel, ("tab", "digits"),
          watch="attribution"),
     Dock("top_digits", "Top digits", TopDigitsPanel, ("tab", "filters"), watch="top"),
+    Dock("preferred", "What it wants", PreferredInputsPanel, ("tab", "filters")),
     Dock("training_batch", "Training batch", TrainingBatchPanel, ("tab", "digits")),
 )
 _AREAS = {"left": Qt.DockWidgetArea.LeftDockWidgetArea,

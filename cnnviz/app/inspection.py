@@ -31,6 +31,9 @@ class Inspections(QObject):
         panels["top_digits"].sigLayerChosen.connect(
             lambda layer: controller.top_activations(layer or None))
         panels["embedding"].sigRefreshRequested.connect(controller.embedding)
+        panels["preferred"].sigRequest.connect(
+            lambda layer, classes: controller.preferred_inputs(layer or None, classes))
+        controller.sigError.connect(panels["preferred"].failed)
 
     @Slot()
     def sync(self, *_) -> None:

@@ -31,6 +31,7 @@ class Updates:
     attribution: ev.Attribution | None = None
     top: ev.TopActivations | None = None
     embedding: ev.Embedding | None = None
+    preferred: ev.PreferredInputs | None = None
     timeline: TimelineState | None = None
 
     def __bool__(self) -> bool:
@@ -50,7 +51,7 @@ _EVERY = {ev.StepMetrics: "steps", ev.EpochMetrics: "epochs", ev.LayerStats: "la
 _NEWEST = {ev.FilterSnapshot: "filters", ev.TrainingBatch: "batch",
            ev.ActivationSnapshot: "activations",
            ev.Evaluation: "evaluation", ev.Attribution: "attribution", ev.TopActivations: "top",
-           ev.Embedding: "embedding", TimelineState: "timeline"}
+           ev.Embedding: "embedding", ev.PreferredInputs: "preferred", TimelineState: "timeline"}
 
 
 class Mailbox:

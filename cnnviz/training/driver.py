@@ -263,6 +263,11 @@ class RunDriver:
         if self.session is not None:
             self._top()
 
+    def preferred_inputs(self, layer: str | None = None, classes: bool = False) -> None:
+        """Inputs synthesized for each channel of `layer` (or each class), once."""
+        with self._busy(f"synthesizing what {'each class' if classes else layer} wants"):
+            self._need_session().preferred_inputs(layer, classes)
+
     def embedding(self) -> None:
         """The 2-D embedding of the first test digits, now and at each epoch end."""
         self.watched.add("embedding")

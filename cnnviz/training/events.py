@@ -153,6 +153,22 @@ class TopActivations:
 
 
 @dataclass(frozen=True)
+class PreferredInputs:
+    """Inputs synthesized to drive each channel of `layer` (or, with layer "classes", each
+    class score) as hard as they can (training.synthesis.synthesize).
+
+    images: (K, C, H, W) float32, normalised as the network takes them; objective: (K,)
+    float32, the channel's mean (or the class's logit) each input reaches; seconds: wall time.
+    """
+
+    step: int
+    layer: str
+    images: np.ndarray
+    objective: np.ndarray
+    seconds: float
+
+
+@dataclass(frozen=True)
 class Embedding:
     """Test digits' penultimate-layer outputs projected to 2-D by PCA.
 

@@ -18,9 +18,11 @@ from cnnviz.training.events import (
     Embedding,
     Evaluation,
     FilterSnapshot,
+    PreferredInputs,
     TopActivations,
 )
 from cnnviz.training.metrics import confusion_matrix
+from cnnviz.training.synthesis import synthesize
 
 EVAL_BATCH = 64  # images per eval forward: larger batches overflow the CPU caches
 
@@ -108,6 +110,20 @@ class SessionInspection:
         t0 = time.perf_counter()
         idx, scores, maps = inspect.top_activations(self.model, self.splits["test"][0], layer, k)
         ev = TopActivations(self.step_count, layer, idx, scores, maps, time.perf_counter() - t0)
+        self.emit(ev)
+        return ev
+
+    def preferred_inputs(self, layer: str | None, classes: bool = False, steps: int = 200,
+                         seed: int = 0) -> PreferredInputs:
+        """What each channel of `layer` (conv-shaped), or with classes=True each class, wants
+        to see: inputs synthesized by gradient ascent within the pixel range real data takes
+        once normalised, (0 - mean) / std .. (1 - mean) / std per channel."""
+        mean, std = (np.asarray(v, np.float32) for v in self.norm)
+        shape = self.splits["test"][0].shape[1:]
+        r = synthesize(self.model, layer, shape, (0 - mean) / std, (1 - mean) / std,
+                       steps=steps, seed=seed, classes=classes)
+        ev = PreferredInputs(self.step_count, "classes" if classes else str(layer), r.images,
+                             r.objective, r.seconds)
         self.emit(ev)
         return ev
 

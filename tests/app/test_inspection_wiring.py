@@ -146,7 +146,7 @@ def test_inspection_docks_are_tabbed_beside_the_views_they_explain(win):
             for key in ("confusion", "digits", "filters")}
     assert tabs["confusion"] == {"dock-embedding", "dock-debugger"}
     assert tabs["digits"] == {"dock-attribution", "dock-training_batch"}
-    assert tabs["filters"] == {"dock-top_digits"}
+    assert tabs["filters"] == {"dock-top_digits", "dock-preferred"}
     timeline = win.docks["timeline"]
     assert timeline.isVisible() and timeline.height() >= 120
     for key in ("confusion", "digits", "filters"):  # the familiar views are in front
@@ -248,3 +248,24 @@ def test_timeline_settings_persist_and_reach_the_training_thread(qtbot, settings
     finally:
         w.close()
     assert int(settings.value("timeline/every")) == 7
+
+
+@pytest.mark.parametrize("choice", ["3.Conv2D", "classes"])
+def test_what_it_wants_computes_on_the_worker_and_shows_one_image_each(qtbot, win, choice):
+    panel = win.panels["preferred"]
+    win.docks["preferred"].raise_()
+    panel.choose_layer(choice)
+    sent = []
+    win.controller.sigBusy.connect(sent.append)  # the worker says what it synthesizes
+    panel.compute_button.click()
+    assert panel.status.text() == "computing…" and panel.busy()
+    qtbot.waitUntil(lambda: not panel.busy(), timeout=30000)
+    expected = ([f"ch {k}" for k in range(6)] if choice == "3.Conv2D"
+                else list(win.state.class_names))
+    assert panel.gallery.count() == len(expected)
+    labels = panel.shown_labels()
+    assert [t.split("\n")[0] for t in labels] == expected
+    assert all(len(t.split("\n")) == 2 and float(t.split("\n")[1]) == float(t.split("\n")[1])
+               for t in labels)
+    assert any(s.startswith("synthesizing") for s in sent)
+    assert "computed in" in panel.status.text()
