@@ -10,6 +10,7 @@ import numpy as np
 
 from cnnviz.backend import to_numpy
 from cnnviz.core.losses import softmax
+from cnnviz.training.synthesis import per_channel
 
 
 @dataclass
@@ -30,11 +31,6 @@ class Attack:
     probs_before: np.ndarray
     probs_after: np.ndarray
     success: bool
-
-
-def _per_channel(xp, v, c: int):
-    v = np.asarray(v, np.float32)
-    return xp.asarray(np.broadcast_to(v.reshape(-1) if v.ndim else v, (c,)).reshape(1, c, 1, 1))
 
 
 def _probs_and_grad(model, x, target: int):
@@ -75,7 +71,7 @@ def targeted_attack(model, x, target: int, mean, std, eps_max: float = 0.3,
     if not 0 <= int(target) < classes:
         raise ValueError(f"no class {target}: choose a target from 0 to {classes - 1}")
     target = int(target)
-    mu, sd = _per_channel(xp, mean, c), _per_channel(xp, std, c)
+    mu, sd = per_channel(xp, mean, c), per_channel(xp, std, c)
     p0 = xp.clip(x * sd + mu, 0, 1)
     probs_before = to_numpy(softmax(model.forward(x, False)))[0].astype(np.float32)
 

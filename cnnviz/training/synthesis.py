@@ -29,7 +29,7 @@ class Synthesis:
     seconds: float
 
 
-def _per_channel(xp, v, c: int):
+def per_channel(xp, v, c: int):
     """A bound (scalar or one per channel) as an xp array broadcasting over (K, C, H, W)."""
     v = np.asarray(v, np.float32)
     return xp.asarray(np.broadcast_to(v.reshape(-1) if v.ndim else v, (c,)).reshape(1, c, 1, 1))
@@ -108,7 +108,7 @@ def synthesize(model, layer: str | None, input_shape, lo, hi, steps: int = 200,
                              f"{layer} outputs {shape}")
         k = int(shape[0])
     rng = np.random.default_rng(seed)
-    lo_, hi_ = _per_channel(xp, lo, c), _per_channel(xp, hi, c)
+    lo_, hi_ = per_channel(xp, lo, c), per_channel(xp, hi, c)
     x = xp.asarray(rng.normal(0.0, 0.1, (k, c, h, w)).astype(np.float32))
     x = xp.minimum(xp.maximum(x, lo_), hi_)
     m, v = xp.zeros_like(x), xp.zeros_like(x)
