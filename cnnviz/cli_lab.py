@@ -6,11 +6,14 @@ import json
 import sys
 import time
 
+import numpy as np
+
 from cnnviz.backend import BACKEND_ENV, BACKEND_NAMES, to_numpy
 from cnnviz.core.losses import softmax
 from cnnviz.core.optim import OPTIMIZERS
 from cnnviz.core.presets import DEFAULT_PRESET
 from cnnviz.training import TrainConfig, TrainingSession
+from cnnviz.training.attack import EPS_MAX
 
 
 def add_lab_parsers(sub) -> None:
@@ -52,9 +55,12 @@ def add_lab_parsers(sub) -> None:
     a = sub.add_parser("attack", help="the smallest pixel change that makes a checkpoint call "
                        "a test image a chosen class")
     a.add_argument("--load", metavar="PATH", required=True)
-    a.add_argument("--index", type=int, required=True, help="test image index")
+    which = a.add_mutually_exclusive_group(required=True)
+    which.add_argument("--index", type=int, help="test image index")
+    which.add_argument("--all", type=int, metavar="N", help="attack the first N test images "
+                       "not of the target class; report the success rate and median size")
     a.add_argument("--target", type=int, required=True, help="class to reach")
-    a.add_argument("--eps-max", type=float, default=0.3,
+    a.add_argument("--eps-max", type=float, default=EPS_MAX,
                    help="largest L-infinity budget in pixel units 0..1 (default 0.3)")
     a.add_argument("--data", metavar="DIR")
     a.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
@@ -132,7 +138,7 @@ def _write_grid(path, images, norm) -> None:
 
 def cmd_visualize(args) -> int:
     """Synthesized inputs (cnnviz.training.synthesis) for a layer's channels or the classes."""
-    from cnnviz.training.synthesis import best_test_activation, synthesize
+    from cnnviz.training.synthesis import best_test_inputs, synthesize
 
     if args.steps < 1:
         raise ValueError("--steps must be at least 1")
@@ -152,7 +158,7 @@ def cmd_visualize(args) -> int:
         for name, p in zip(result["classes"], own):
             print(f"class {name}: probability {p:.4f} for its synthesized image")
     else:
-        best = best_test_activation(model, test_x, args.layer)
+        _, best = best_test_inputs(model, test_x, args.layer)
         result = {"layer": args.layer, "channels": len(r.images),
                   "activation": [float(v) for v in r.objective],
                   "best_test_activation": [float(v) for v in best],
@@ -173,17 +179,22 @@ def cmd_visualize(args) -> int:
 
 
 def cmd_attack(args) -> int:
-    """A targeted attack (cnnviz.training.attack) on one test image of a checkpoint."""
+    """A targeted attack (cnnviz.training.attack) on one test image of a checkpoint, or on
+    the first N with --all."""
     from cnnviz.training.attack import targeted_attack
     from cnnviz.training.inspect import check_digit
 
+    if args.all is not None and args.all < 1:
+        raise ValueError("--all needs at least 1 image")
     overrides = {"data_dir": args.data} if args.data else {}
     session = TrainingSession.from_checkpoint(args.load, None, **overrides)
     test_x, test_y = session.splits["test"]
+    names = session.class_names
+    if args.all is not None:
+        return _attack_all(session, args)
     i = check_digit(args.index, len(test_y))
     a = targeted_attack(session.model, session.backend.to_device(test_x[i : i + 1]),
                         args.target, *session.norm, eps_max=args.eps_max)
-    names = session.class_names
     print(f"test image {i} ({names[int(test_y[i])]}, predicted "
           f"{names[int(a.probs_before.argmax())]}) -> {names[a.predicted]} "
           f"({a.probability:.3f}) with L-inf {a.linf:.3f}: "
@@ -192,6 +203,29 @@ def cmd_attack(args) -> int:
         print(json.dumps({"index": i, "target": args.target, "label": int(test_y[i]),
                           "predicted": a.predicted, "linf": round(a.linf, 6),
                           "probability": a.probability, "success": a.success}))
+    return 0
+
+
+def _attack_all(session, args) -> int:
+    from cnnviz.training.attack import attack_many
+
+    test_x, test_y = session.splits["test"]
+    classes = session.model_classes()
+    if not 0 <= args.target < classes:
+        raise ValueError(f"no class {args.target}: choose a target from 0 to {classes - 1}")
+    t0 = time.perf_counter()
+    idx, linf, ok = attack_many(session.model, test_x, test_y, args.target, *session.norm,
+                                n=args.all, eps_max=args.eps_max)
+    seconds = time.perf_counter() - t0
+    median = float(np.median(linf[ok])) if ok.any() else None
+    print(f"{int(ok.sum())} of {len(ok)} attacks toward {session.class_names[args.target]} "
+          f"succeeded within L-inf {args.eps_max}; median size "
+          f"{'-' if median is None else f'{median:.3f}'} ({seconds:.1f}s)")
+    if args.json:
+        print(json.dumps({"target": args.target, "attacked": len(ok),
+                          "succeeded": int(ok.sum()), "success_rate": float(ok.mean()),
+                          "median_linf": median, "eps_max": args.eps_max,
+                          "seconds": round(seconds, 3)}))
     return 0
 
 

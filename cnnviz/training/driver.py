@@ -12,17 +12,15 @@ What it produces goes two ways: the session's events (and TimelineState) go to a
 from __future__ import annotations
 
 import copy
-import functools
 import time
 import traceback
 from collections.abc import Callable
 from contextlib import contextmanager
 
-import numpy as np
-
 from cnnviz.backend import gpu_status
 from cnnviz.training.checkpoint import read_checkpoint
 from cnnviz.training.config import LIVE, ON_RESET, ON_RESUME, TrainConfig, changed
+from cnnviz.training.driver_views import WATCHABLE, DriverViews, quiet
 from cnnviz.training.events import SessionInfo
 from cnnviz.training.inspect import check_digit
 from cnnviz.training.lr_find import find_and_notify
@@ -37,25 +35,11 @@ RUNNING, PAUSED, STOPPED = "running", "paused", "stopped"
 #: takes long ("" when done), a timeline Moment, the name of each command handled, an LRFind.
 NOTICES = ("state", "diverged", "error", "message", "session", "applied", "saved", "busy",
            "moment", "done", "lr_find")
-#: Inspection views kept up to date while watched: "attribution" with the snapshots, "top"
-#: and "embedding" at each epoch end, "stats" every step.
-WATCHABLE = ("attribution", "top", "embedding", "stats")
-ATTRIBUTION_INTERVAL = 2.0  # s between attributions while training runs (each costs ~0.1 s)
-EMBEDDING_DIGITS = 2000
 TIMELINE_EVERY, TIMELINE_MB = 200, 64.0
 TIMELINE_TEST = 1000  # test digits evaluated for each recorded moment's confusion matrix
 
 
-def _quiet(method):
-    """`method` without overflow warnings (huge weights after a divergence), nesting safely."""
-    @functools.wraps(method)
-    def quiet(*args, **kwargs):
-        with np.errstate(over="ignore", invalid="ignore"):
-            return method(*args, **kwargs)
-    return quiet
-
-
-class RunDriver:
+class RunDriver(DriverViews):
     """Drives one session at a time for a live view.
 
     mailbox: `put(event)` receives the session's events and TimelineState, `clear()` drops
@@ -71,15 +55,10 @@ class RunDriver:
         self.session: TrainingSession | None = None
         self.dataset = None
         self.state = STOPPED
-        self.digit: int | np.ndarray = 0  # the chosen digit, as check_digit returns it
-        self.watched: set[str] = set()  # inspection views kept up to date (WATCHABLE)
-        self.attribution_request: tuple = (None, None)  # (target class or None, layer or None)
-        self.top_layer: str | None = None
         self.timeline = Timeline(timeline_every, timeline_mb)
         self._timeline_failed = False  # a snapshot could not be written: none until asked
         self._until_epoch: int | None = None
-        self._last_snapshot = 0.0
-        self._last_attribution = 0.0
+        self._init_views()
 
     @property
     def running(self) -> bool:
@@ -228,57 +207,6 @@ class RunDriver:
         """The learning-rate range test on a copy of the run (lr_find.find_and_notify)."""
         find_and_notify(self._need_session(), self.notify, self.stop_event, **(options or {}))
 
-    # -- commands: what is shown ---------------------------------------------------------------
-
-    @_quiet
-    def choose_digit(self, digit) -> None:
-        """Follow `digit` (a test index or a drawing; see check_digit) through the network."""
-        if self.session is None:
-            return  # a new session starts at test digit 0
-        self.digit = check_digit(digit, len(self.session.splits["test"][1]))
-        self.session.activations(self.digit)
-        if "attribution" in self.watched:
-            self._attribution()
-
-    def watch(self, view: str, on: bool = True) -> None:
-        if view not in WATCHABLE:
-            raise ValueError(f"cannot watch {view!r}; choose one of {', '.join(WATCHABLE)}")
-        (self.watched.add if on else self.watched.discard)(view)
-        if self.session is not None:
-            self.session.collect_layer_stats = "stats" in self.watched
-
-    @_quiet
-    def attribution(self, target: int | None = None, layer: str | None = None) -> None:
-        """Saliency, Grad-CAM of `layer` and occlusion for class `target` (None: the predicted
-        class; layer None: the last conv layer), now and with every snapshot while watched."""
-        self.attribution_request = (target, layer)
-        self.watched.add("attribution")
-        if self.session is not None:
-            self._attribution()
-
-    def top_activations(self, layer: str | None = None) -> None:
-        """The top test digits of each channel of `layer`, now and at each epoch end."""
-        self.top_layer = layer
-        self.watched.add("top")
-        if self.session is not None:
-            self._top()
-
-    def preferred_inputs(self, layer: str | None = None, classes: bool = False) -> None:
-        """Inputs synthesized for each channel of `layer` (or each class), once."""
-        with self._busy(f"synthesizing what {'each class' if classes else layer} wants"):
-            self._need_session().preferred_inputs(layer, classes)
-
-    def embedding(self) -> None:
-        """The 2-D embedding of the first test digits, now and at each epoch end."""
-        self.watched.add("embedding")
-        if self.session is not None:
-            self._embedding()
-
-    def snapshots(self) -> None:
-        """Fresh kernels, activations (and attribution, when watched) of the live network."""
-        self._last_attribution = 0.0
-        self._snapshots()
-
     # -- commands: the timeline -----------------------------------------------------------------
 
     def moment(self, step: int) -> None:
@@ -342,7 +270,7 @@ class RunDriver:
         session.collect_layer_stats = "stats" in self.watched
         session.listeners.append(self.mailbox.put)
         self._until_epoch = None
-        self.digit = 0
+        self.digit, self.preferred = 0, None
         old = self.timeline
         old.close()
         self.timeline = Timeline(old.every, old.max_bytes / 2**20)
@@ -369,33 +297,7 @@ class RunDriver:
         self._snapshots()
         self.notify("diverged", str(exc))
 
-    @_quiet
-    def _snapshots(self) -> None:
-        """Kernels and the chosen digit's activations now; the attribution too when watched
-        (at most every ATTRIBUTION_INTERVAL s while running)."""
-        s = self.session
-        if s is None:
-            return
-        s.filters()
-        s.batch_sample()
-        s.activations(self.digit)
-        if "attribution" in self.watched and (
-                self.state != RUNNING
-                or time.monotonic() - self._last_attribution >= ATTRIBUTION_INTERVAL):
-            self._attribution()
-        self._last_snapshot = time.monotonic()
-
-    def _attribution(self) -> None:
-        s = self.session
-        target, layer = self.attribution_request
-        layers = s.conv_layers()
-        if target is not None and not 0 <= target < s.model_classes():
-            target = None
-        if layers:
-            s.attribution(self.digit, target, layer if layer in layers else None)
-        self._last_attribution = time.monotonic()
-
-    @_quiet
+    @quiet
     def _evaluate(self):
         """The test split (to the mailbox); None when closing stopped it."""
         s = self.session
@@ -404,32 +306,15 @@ class RunDriver:
 
     def _epoch_end(self) -> None:
         """The test set, then the watched inspections that refresh once per epoch."""
-        if self._evaluate() is None:
-            return
-        if "top" in self.watched:
-            self._top()
-        if "embedding" in self.watched:
-            self._embedding()
+        if self._evaluate() is not None:
+            self._views_at_epoch_end()
 
-    @_quiet
-    def _top(self) -> None:
-        layers = self.session.conv_layers()
-        if not layers:
-            return
-        layer = self.top_layer if self.top_layer in layers else layers[0]
-        with self._busy(f"finding the top digits of {layer}"):
-            self.session.top_activations(layer)
-
-    @_quiet
-    def _embedding(self) -> None:
-        with self._busy(f"projecting {EMBEDDING_DIGITS} test digits"):
-            self.session.embedding(EMBEDDING_DIGITS)
-
-    @_quiet
+    @quiet
     def _record_moment(self) -> None:
         """A timeline moment when one is due: kernels, the chosen digit's activations and the
-        confusion matrix of the first TIMELINE_TEST test digits, with a checkpoint. A
-        snapshot that cannot be written is reported once and training goes on."""
+        confusion matrix of the first TIMELINE_TEST test digits, and the preferred inputs
+        while watched (_preferred_for_moment), with a checkpoint. A snapshot that cannot be
+        written is reported once and training goes on."""
         s = self.session
         if self._timeline_failed or not self.timeline.due(s.step_count):
             return
@@ -437,7 +322,8 @@ class RunDriver:
         if ev is None:  # closing
             return
         try:
-            self.timeline.record(s, s.activations(self.digit), ev)
+            self.timeline.record(s, s.activations(self.digit), ev,
+                                 self._preferred_for_moment())
         except OSError as exc:  # a full disk must not stop training
             self._timeline_failed = True
             self.notify("error", (

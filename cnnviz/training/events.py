@@ -158,14 +158,67 @@ class PreferredInputs:
     class score) as hard as they can (training.synthesis.synthesize).
 
     images: (K, C, H, W) float32, normalised as the network takes them; objective: (K,)
-    float32, the channel's mean (or the class's logit) each input reaches; seconds: wall time.
+    float32, the channel's mean (or the class's logit) each input reaches; best_index: (K,)
+    int64, the test image that reaches the most of the same objective, and best_objective:
+    (K,) float32 how much; seconds: wall time.
     """
 
     step: int
     layer: str
     images: np.ndarray
     objective: np.ndarray
+    best_index: np.ndarray
+    best_objective: np.ndarray
     seconds: float
+
+
+@dataclass(frozen=True)
+class AttackResult:
+    """A targeted attack on one digit (training.attack.targeted_attack).
+
+    image: the digit as the network takes it, (H, W) grey or (H, W, C) colour, normalised;
+    delta: the change in pixel units (0..1 scale), same shape; linf: max |delta|;
+    probs_before, probs_after: (classes,) float32; predicted: the class after the change;
+    success: predicted == target; label: the true class, None for a drawing.
+    """
+
+    step: int
+    target: int
+    image: np.ndarray
+    delta: np.ndarray
+    linf: float
+    probs_before: np.ndarray
+    probs_after: np.ndarray
+    predicted: int
+    success: bool
+    label: int | None = None
+
+
+@dataclass(frozen=True)
+class AttackSummary:
+    """Targeted attacks on the first test digits not of class `target`.
+
+    indices: (n,) int64 test indices; linf: (n,) float32 each one's size (of the largest
+    budget tried when it failed); success: (n,) bool; eps_max: the largest budget tried.
+    """
+
+    step: int
+    target: int
+    indices: np.ndarray
+    linf: np.ndarray
+    success: np.ndarray
+    eps_max: float
+    seconds: float
+
+    @property
+    def success_rate(self) -> float:
+        return float(self.success.mean()) if len(self.success) else 0.0
+
+    @property
+    def median_linf(self) -> float:
+        """The median size of the successful attacks (NaN when none succeeded)."""
+        won = self.linf[self.success]
+        return float(np.median(won)) if len(won) else float("nan")
 
 
 @dataclass(frozen=True)

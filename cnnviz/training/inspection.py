@@ -12,8 +12,11 @@ from cnnviz.core.layers import Conv2D
 from cnnviz.core.losses import softmax
 from cnnviz.data.loader import normalize
 from cnnviz.training import inspect
+from cnnviz.training.attack import EPS_MAX, attack_many, targeted_attack
 from cnnviz.training.events import (
     ActivationSnapshot,
+    AttackResult,
+    AttackSummary,
     Attribution,
     Embedding,
     Evaluation,
@@ -22,7 +25,7 @@ from cnnviz.training.events import (
     TopActivations,
 )
 from cnnviz.training.metrics import confusion_matrix
-from cnnviz.training.synthesis import synthesize
+from cnnviz.training.synthesis import best_test_inputs, synthesize
 
 EVAL_BATCH = 64  # images per eval forward: larger batches overflow the CPU caches
 
@@ -117,13 +120,41 @@ class SessionInspection:
                          seed: int = 0) -> PreferredInputs:
         """What each channel of `layer` (conv-shaped), or with classes=True each class, wants
         to see: inputs synthesized by gradient ascent within the pixel range real data takes
-        once normalised, (0 - mean) / std .. (1 - mean) / std per channel."""
+        once normalised, (0 - mean) / std .. (1 - mean) / std per channel; with the test
+        image that does best at the same objective, for comparison."""
+        t0 = time.perf_counter()
         mean, std = (np.asarray(v, np.float32) for v in self.norm)
-        shape = self.splits["test"][0].shape[1:]
-        r = synthesize(self.model, layer, shape, (0 - mean) / std, (1 - mean) / std,
+        test = self.splits["test"][0]
+        r = synthesize(self.model, layer, test.shape[1:], (0 - mean) / std, (1 - mean) / std,
                        steps=steps, seed=seed, classes=classes)
+        index, best = best_test_inputs(self.model, test, layer, classes=classes)
         ev = PreferredInputs(self.step_count, "classes" if classes else str(layer), r.images,
-                             r.objective, r.seconds)
+                             r.objective, index, best, time.perf_counter() - t0)
+        self.emit(ev)
+        return ev
+
+    def attack(self, image, target: int) -> AttackResult:
+        """The smallest L-infinity change (pixels 0..1) of a test index or a drawn image that
+        makes the network call it `target` (training.attack.targeted_attack)."""
+        x, label = self._input(image)
+        a = targeted_attack(self.model, self.backend.to_device(x), target, *self.norm)
+        ev = AttackResult(self.step_count, int(target), _picture(x),
+                          _picture(a.delta_pixels[None]), a.linf, a.probs_before,
+                          a.probs_after, a.predicted, a.success, label)
+        self.emit(ev)
+        return ev
+
+    def attack_all(self, target: int, n: int = 100) -> AttackSummary | None:
+        """Targeted attacks on the first n test digits not of class `target`; None, emitting
+        nothing, when stop_event is set before they end."""
+        t0 = time.perf_counter()
+        x, y = self.splits["test"]
+        idx, linf, ok = attack_many(self.model, x, y, target, *self.norm, n=n,
+                                    stop_event=self.stop_event)
+        if self.stop_event.is_set():
+            return None
+        ev = AttackSummary(self.step_count, int(target), idx, linf, ok, EPS_MAX,
+                           time.perf_counter() - t0)
         self.emit(ev)
         return ev
 

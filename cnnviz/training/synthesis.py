@@ -140,16 +140,31 @@ def _shape_at(model, input_shape, stop: int) -> tuple:
     return shape
 
 
-def best_test_activation(model, images: np.ndarray, layer: str | int) -> np.ndarray:
-    """For each channel of `layer`, the highest objective synthesize maximises (the channel's
-    mean over positions) that any of `images` (N, C, H, W) normalised reaches: (channels,)
-    float32. (inspect.top_activations ranks by the channel's maximum, not its mean.)"""
-    stop = _layer_index(model, layer)
-    best = None
+def best_test_inputs(model, images: np.ndarray, layer: str | int | None,
+                     classes: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The real input that does best at what synthesize maximises, for each of its K
+    objectives: the mean of channel k of `layer` (conv-shaped), or with classes=True the
+    score of class k. images: (N, C, H, W) normalised. Returns (index (K,) int64 into
+    images, objective (K,) float32 it reaches). (inspect.top_activations ranks channels by
+    their maximum, not their mean.)"""
+    stop = len(model.layers) - 1 if classes else _layer_index(model, layer)
+    best = index = None
+    start = 0
     for _, out in _device_outputs(model, images, stop, BATCH):
-        if out.ndim != 4:
-            raise ValueError(f"best test activation needs a (channels, height, width) layer; "
-                             f"{layer} outputs {out.shape[1:]}")
-        top = to_numpy(out.reshape(out.shape[0], out.shape[1], -1).mean(axis=2).max(axis=0))
-        best = top if best is None else np.maximum(best, top)
-    return best.astype(np.float32)
+        if classes:
+            scores = out
+        elif out.ndim == 4:
+            scores = out.reshape(out.shape[0], out.shape[1], -1).mean(axis=2)
+        else:
+            raise ValueError(f"the strongest real input needs a (channels, height, width) "
+                             f"layer; {layer} outputs {out.shape[1:]}")
+        scores = to_numpy(scores)
+        top = scores.max(axis=0)
+        at = scores.argmax(axis=0) + start
+        if best is None:
+            best, index = top, at
+        else:
+            better = top > best
+            best, index = np.where(better, top, best), np.where(better, at, index)
+        start += len(scores)
+    return index.astype(np.int64), best.astype(np.float32)

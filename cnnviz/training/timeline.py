@@ -8,7 +8,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from cnnviz.training.events import ActivationSnapshot, Evaluation, FilterSnapshot
+from cnnviz.training.events import (
+    ActivationSnapshot,
+    Evaluation,
+    FilterSnapshot,
+    PreferredInputs,
+)
 from cnnviz.training.history import History
 
 
@@ -26,7 +31,8 @@ class TimelineState:
 @dataclass(frozen=True)
 class Moment:
     """One recorded step: the kernels, the chosen digit's activations, an evaluation (on the
-    first test digits, for the confusion matrix) or None, and the path of its checkpoint."""
+    first test digits, for the confusion matrix) or None, the path of its checkpoint, and the
+    newest preferred inputs (synthesized at this step or before; None: none yet)."""
 
     step: int
     epoch: int
@@ -34,16 +40,24 @@ class Moment:
     activations: ActivationSnapshot | None
     evaluation: Evaluation | None
     checkpoint: Path
+    preferred: PreferredInputs | None = None
 
-    @property
-    def nbytes(self) -> int:
+    def arrays(self) -> list:
+        """The arrays it holds (moments may share their preferred inputs)."""
         arrays = list(self.filters.filters.values())
         if self.activations is not None:
             arrays += [m for _, m in self.activations.maps] + [self.activations.image]
         if self.evaluation is not None:
             ev = self.evaluation
             arrays += [ev.confusion, ev.predictions, ev.labels, ev.probs]
-        return sum(a.nbytes for a in arrays)
+        if self.preferred is not None:
+            p = self.preferred
+            arrays += [p.images, p.objective, p.best_index, p.best_objective]
+        return arrays
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in self.arrays())
 
 
 class Timeline:
@@ -71,7 +85,9 @@ class Timeline:
 
     @property
     def nbytes(self) -> int:
-        return sum(m.nbytes for m in self.moments)
+        """Memory the moments' arrays take (each shared array once)."""
+        arrays = {id(a): a for m in self.moments for a in m.arrays()}
+        return sum(a.nbytes for a in arrays.values())
 
     @property
     def disk_bytes(self) -> int:
@@ -86,12 +102,14 @@ class Timeline:
         """Whether `step` should be recorded."""
         return step % self.every == 0 and (not self.moments or self.moments[-1].step != step)
 
-    def record(self, session, activations=None, evaluation: Evaluation | None = None) -> Moment:
-        """Snapshot `session` now: its filters, plus the given activations and evaluation."""
+    def record(self, session, activations=None, evaluation: Evaluation | None = None,
+               preferred: PreferredInputs | None = None) -> Moment:
+        """Snapshot `session` now: its filters, plus the given activations, evaluation and
+        preferred inputs."""
         path = self.folder / f"step-{session.step_count:08d}.npz"
         session.save(path)
         moment = Moment(session.step_count, session.epoch, session.filters(), activations,
-                        evaluation, path)
+                        evaluation, path, preferred)
         self.moments = [m for m in self.moments if m.step != moment.step] + [moment]
         self._thin()
         return moment

@@ -2,13 +2,14 @@
 class; and the attack command."""
 
 import json
+import threading
 
 import numpy as np
 import pytest
 
 from cnnviz.cli import main
 from cnnviz.core.losses import softmax
-from cnnviz.training.attack import targeted_attack
+from cnnviz.training.attack import attack_many, targeted_attack
 from tests.specs import bn_cnn
 from tests.training.test_synthesis import checkpoint, trained  # noqa: F401 (a fixture)
 
@@ -39,21 +40,37 @@ def test_targeted_attack_succeeds_on_most_digits_within_budget(session):
     assert wins >= 5
 
 
-def test_smallest_budget_is_chosen_and_a_tiny_budget_fails(session):
+def test_a_tiny_budget_fails_and_the_attack_is_deterministic(session):
     x, y = session.splits["test"]
     mean, std = session.norm
     target = (int(y[0]) + 5) % 10
     a = targeted_attack(session.model, x[:1], target, mean, std, eps_max=0.3)
-    assert a.success
-    # the next smaller budget on the grid fails
-    if a.linf > 0.02 + 1e-6:
-        smaller = targeted_attack(session.model, x[:1], target, mean, std,
-                                  eps_max=round(np.ceil(a.linf / 0.02 - 1e-3) * 0.02 - 0.02, 4))
-        assert not smaller.success
-    tiny = targeted_attack(session.model, x[:1], target, mean, std, eps_max=1e-3, eps_step=1e-3)
+    assert a.success and 0 < a.linf <= 0.3
+    tiny = targeted_attack(session.model, x[:1], target, mean, std, eps_max=1e-3)
     assert not tiny.success and tiny.linf <= 1e-3 + 1e-6
     again = targeted_attack(session.model, x[:1], target, mean, std, eps_max=0.3)
-    np.testing.assert_array_equal(a.perturbed, again.perturbed)  # deterministic
+    np.testing.assert_array_equal(a.perturbed, again.perturbed)
+    # the growing ball stops as soon as the target is reached, so the size it reports is
+    # near the smallest that works: half of it, searched the same way, does not reach it
+    half = targeted_attack(session.model, x[:1], target, mean, std, eps_max=a.linf / 2)
+    assert not half.success
+
+
+def test_attack_many_batches_what_targeted_attack_does_one_by_one(session):
+    x, y = session.splits["test"]
+    mean, std = session.norm
+    idx, linf, ok = attack_many(session.model, x, y, 3, mean, std, n=7, batch=3)
+    expected = np.flatnonzero(y != 3)[:7]
+    np.testing.assert_array_equal(idx, expected)
+    assert linf.dtype == np.float32 and ok.dtype == bool and len(linf) == len(ok) == 7
+    for i, size, won in zip(idx, linf, ok):
+        a = targeted_attack(session.model, x[i : i + 1], 3, mean, std)
+        assert a.success == won
+        assert size == pytest.approx(a.linf, abs=1e-5)
+    stop = threading.Event()
+    stop.set()
+    idx, linf, ok = attack_many(session.model, x, y, 3, mean, std, n=7, stop_event=stop)
+    assert len(idx) == len(linf) == len(ok) == 0
 
 
 def test_the_predicted_class_is_no_attack_and_bad_targets_fail(session):
@@ -82,3 +99,16 @@ def test_attack_command_prints_json(checkpoint, capsys):  # noqa: F811
                  "--target", "7"]) == 1
     err = capsys.readouterr().err
     assert "no test digit 999" in err and len(err.splitlines()) == 1
+
+
+def test_attack_all_command_reports_rate_and_median(checkpoint, capsys):  # noqa: F811
+    ck, data = checkpoint
+    assert main(["attack", "--load", str(ck), "--data", str(data), "--all", "12",
+                 "--target", "2", "--json"]) == 0
+    r = last_json(capsys.readouterr().out)
+    assert r["target"] == 2 and r["attacked"] == 12 and 0 <= r["succeeded"] <= 12
+    assert r["success_rate"] == pytest.approx(r["succeeded"] / 12)
+    assert r["median_linf"] is None or 0 <= r["median_linf"] <= 0.3 + 1e-6
+    assert main(["attack", "--load", str(ck), "--data", str(data), "--all", "5",
+                 "--target", "10"]) == 1
+    assert "no class 10" in capsys.readouterr().err

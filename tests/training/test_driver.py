@@ -248,7 +248,7 @@ def test_save_and_open_restore_the_run(run, tmp_path):
 
 
 def test_quiet_methods_nest_and_restore_numpy_error_state():
-    from cnnviz.training.driver import _quiet
+    from cnnviz.training.driver_views import quiet as _quiet
 
     @_quiet
     def inner():
@@ -292,3 +292,57 @@ def test_start_after_the_last_epoch_with_more_epochs_goes_on_and_says_how(run):
     assert any("going on for" in m for m in out.of("message"))
     train_until(d, lambda: d.state == STOPPED)
     assert d.session.epoch == 3
+
+
+def test_preferred_inputs_refresh_at_epoch_ends_and_ride_along_with_moments(run, monkeypatch):
+    import cnnviz.training.driver_views as views
+    from cnnviz.training.events import PreferredInputs
+
+    d, out = run
+    calls = []
+    real = d.session.preferred_inputs
+    monkeypatch.setattr(d.session, "preferred_inputs",
+                        lambda layer, classes: calls.append((layer, classes)) or real(
+                            layer, classes, steps=3))
+    layer = d.session.conv_layers()[-1]
+    d.preferred_inputs(layer)
+    assert calls == [(layer, False)] and d.preferred is out.events_of(PreferredInputs)[-1]
+    d.set_timeline(2, 64)
+    monkeypatch.setattr(views, "PREFERRED_SHARE", 1e-9)  # too dear: moments reuse the newest
+    for _ in range(4):
+        d.step_batch()
+    assert len(calls) == 1
+    assert [m.preferred for m in d.timeline.moments] == [d.preferred, d.preferred]
+    monkeypatch.setattr(views, "PREFERRED_SHARE", 1e9)  # cheap: each moment its own
+    d.step_batch()
+    d.step_batch()
+    assert len(calls) == 2 and d.timeline.moments[-1].preferred.step == 6
+    d.watch("preferred", False)
+    d.step_batch()
+    d.step_batch()
+    assert len(calls) == 2 and d.timeline.moments[-1].preferred is None
+    d.preferred_inputs(None, classes=True)
+    d.set_timeline(1000, 64)
+    n = len(calls)
+    spe = d.session.steps_per_epoch
+    train_until(d, lambda: d.session.step_count >= 2 * spe)
+    assert calls[n:] == [(None, True)]  # the epoch end refreshed it
+
+
+def test_attack_follows_the_chosen_digit_and_attack_all_runs_once(run):
+    from cnnviz.training.events import AttackResult, AttackSummary
+
+    d, out = run
+    d.attack(3)
+    first = out.events_of(AttackResult)[-1]
+    assert first.target == 3 and first.label == int(d.session.splits["test"][1][0])
+    d.choose_digit(5)
+    assert out.events_of(AttackResult)[-1].label == int(d.session.splits["test"][1][5])
+    d.watch("attack", False)
+    d.choose_digit(6)
+    assert len(out.events_of(AttackResult)) == 2
+    d.attack_all(1)
+    summary = out.events_of(AttackSummary)[-1]
+    assert summary.target == 1 and len(summary.indices) == min(
+        100, int((d.session.splits["test"][1] != 1).sum()))
+    assert ("busy", "") in out.notices[-1:]

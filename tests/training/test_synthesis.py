@@ -11,7 +11,7 @@ from cnnviz.core.losses import softmax
 from cnnviz.data.idx import write_idx
 from cnnviz.data.synthetic import synthetic_dataset, synthetic_images
 from cnnviz.training import TrainConfig, TrainingSession
-from cnnviz.training.synthesis import best_test_activation, synthesize
+from cnnviz.training.synthesis import best_test_inputs, synthesize
 from tests.specs import bn_cnn, two_conv
 
 
@@ -36,7 +36,7 @@ def test_synthesized_inputs_beat_the_best_test_image_on_the_first_conv(session):
     lo, hi = pixel_range(session)
     x = session.splits["test"][0]
     r = synthesize(session.model, "0.Conv2D", x.shape[1:], lo, hi, steps=100)
-    best = best_test_activation(session.model, x, "0.Conv2D")
+    _, best = best_test_inputs(session.model, x, "0.Conv2D")
     assert r.images.shape == (4, 1, 28, 28) and r.images.dtype == np.float32
     assert r.objective.shape == best.shape == (4,)
     assert (r.objective > best).mean() >= 0.75
@@ -80,7 +80,7 @@ def test_a_deeper_conv_layer_and_the_training_mode_is_untouched():
     x = s.splits["test"][0]
     first = s.model.layers[0].input_grad
     r = synthesize(s.model, "3.Conv2D", x.shape[1:], lo, hi, steps=100)
-    best = best_test_activation(s.model, x, "3.Conv2D")
+    _, best = best_test_inputs(s.model, x, "3.Conv2D")
     assert r.images.shape == (6, 1, 28, 28) and best.shape == (6,)
     assert (r.objective > best).mean() >= 0.5
     assert s.model.layers[0].input_grad == first
@@ -96,7 +96,28 @@ def test_bad_layers_are_value_errors(session):
     with pytest.raises(ValueError, match="classes=True"):
         synthesize(session.model, None, (1, 28, 28), lo, hi, steps=2)
     with pytest.raises(ValueError, match="channels, height, width"):
-        best_test_activation(session.model, session.splits["test"][0][:5], "5.Dense")
+        best_test_inputs(session.model, session.splits["test"][0][:5], "5.Dense")
+
+
+@pytest.mark.parametrize("layer, classes", [("2.ReLU", False), (None, True)])
+def test_best_test_inputs_name_the_strongest_real_input(session, layer, classes):
+    """Across several batches (BATCH is smaller than the test set), the index and objective
+    of each channel's (or class's) strongest test input agree with a brute-force pass."""
+    import cnnviz.training.synthesis as synthesis
+
+    x = session.splits["test"][0][:70]
+    old, synthesis.BATCH = synthesis.BATCH, 16
+    try:
+        index, best = best_test_inputs(session.model, x, layer, classes=classes)
+    finally:
+        synthesis.BATCH = old
+    h = x
+    for lyr in session.model.layers[: (len(session.model.layers) if classes else 3)]:
+        h = lyr.forward(h, False)
+    scores = h if classes else h.mean(axis=(2, 3))
+    np.testing.assert_array_equal(index, scores.argmax(axis=0))
+    np.testing.assert_allclose(best, scores.max(axis=0), rtol=1e-5, atol=1e-6)
+    assert index.dtype == np.int64 and best.dtype == np.float32
 
 
 @pytest.fixture(scope="module")
