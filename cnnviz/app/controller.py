@@ -145,6 +145,14 @@ class TrainingController(QObject):
         """Inputs synthesized for each channel of `layer` (or each class), as PreferredInputs."""
         self._send(self._driver.preferred_inputs, layer, classes)
 
+    def attack(self, target: int) -> None:
+        """A targeted attack on the chosen digit, as AttackResult."""
+        self._send(self._driver.attack, int(target))
+
+    def attack_all(self, target: int) -> None:
+        """Targeted attacks on the first test digits of other classes, as AttackSummary."""
+        self._send(self._driver.attack_all, int(target))
+
     def embedding(self) -> None:
         self._send(self._driver.embedding)
 

@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, Qt, QTimer
 
 from cnnviz.app.panels.activations import ActivationsPanel
 from cnnviz.app.panels.architecture import ArchitecturePanel
+from cnnviz.app.panels.attack import AttackPanel
 from cnnviz.app.panels.attribution import AttributionPanel
 from cnnviz.app.panels.confusion import ConfusionPanel
 from cnnviz.app.panels.controls import ControlsPanel
@@ -54,7 +55,7 @@ class Dock:
 
 #: Settings left; curves, timeline and confusion (tabs: embedding, step debugger) in the
 #: middle; activations, filters (tabs: top digits, what it wants) and digits (tabs: where it
-#: looks, training batch) right.
+#: looks, attack, training batch) right.
 DOCKS = (
     Dock("controls", "Controls", ControlsPanel, ("left",), scroll=True),
     Dock("architecture", "Architecture", ArchitecturePanel, ("tab", "controls")),
@@ -72,7 +73,9 @@ DOCKS = (
     Dock("attribution", "Where it looks", AttributionPanel, ("tab", "digits"),
          watch="attribution"),
     Dock("top_digits", "Top digits", TopDigitsPanel, ("tab", "filters"), watch="top"),
-    Dock("preferred", "What it wants", PreferredInputsPanel, ("tab", "filters")),
+    Dock("preferred", "What it wants", PreferredInputsPanel, ("tab", "filters"),
+         watch="preferred", timeline=True, state=True),
+    Dock("attack", "Attack", AttackPanel, ("tab", "digits"), watch="attack"),
     Dock("training_batch", "Training batch", TrainingBatchPanel, ("tab", "digits")),
 )
 _AREAS = {"left": Qt.DockWidgetArea.LeftDockWidgetArea,

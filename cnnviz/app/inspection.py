@@ -1,6 +1,7 @@
 """Which inspection views the training thread computes: those whose docks are on screen, and
 only those. A dock that comes into view with data older than the current step is refilled
-at once; the panels' own requests (another class, layer, a refresh) go straight through."""
+at once (those in ONCE only the first time); the panels' own requests (another class, layer,
+a refresh) go straight through."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from cnnviz.app.state import AppState
 __all__ = ["Inspections"]
 
 _WATCHED = {row.key: row.watch for row in DOCKS if row.watch}
+#: Docks filled only the first time they come into view in a session (synthesis takes
+#: seconds); afterwards their own requests and the epoch ends refresh them.
+ONCE = {"preferred"}
 
 
 class Inspections(QObject):
@@ -34,6 +38,9 @@ class Inspections(QObject):
         panels["preferred"].sigRequest.connect(
             lambda layer, classes: controller.preferred_inputs(layer or None, classes))
         controller.sigError.connect(panels["preferred"].failed)
+        panels["attack"].sigRequest.connect(controller.attack)
+        panels["attack"].sigAttackAll.connect(controller.attack_all)
+        controller.sigError.connect(panels["attack"].failed)
 
     @Slot()
     def sync(self, *_) -> None:
@@ -46,7 +53,8 @@ class Inspections(QObject):
             if seen != (key in self.watched):
                 (self.watched.add if seen else self.watched.discard)(key)
                 c.watch(view, seen)
-            if seen and info is not None and self._filled.get(key) != step:
+            stale = self._filled.get(key) != step and (key not in ONCE or key not in self._filled)
+            if seen and info is not None and stale:
                 self._fill(key, step)
 
     def _fill(self, key: str, step: int) -> None:
@@ -58,6 +66,10 @@ class Inspections(QObject):
             c.top_activations(p["top_digits"].layer() or None)
         elif key == "embedding":
             c.embedding()
+        elif key == "preferred":
+            p["preferred"].compute()
+        elif key == "attack":
+            c.attack(p["attack"].target())
 
     @Slot(object)
     def _on_session(self, _info) -> None:

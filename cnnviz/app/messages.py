@@ -32,6 +32,8 @@ class Updates:
     top: ev.TopActivations | None = None
     embedding: ev.Embedding | None = None
     preferred: ev.PreferredInputs | None = None
+    attack: ev.AttackResult | None = None
+    attack_summary: ev.AttackSummary | None = None
     timeline: TimelineState | None = None
 
     def __bool__(self) -> bool:
@@ -51,7 +53,8 @@ _EVERY = {ev.StepMetrics: "steps", ev.EpochMetrics: "epochs", ev.LayerStats: "la
 _NEWEST = {ev.FilterSnapshot: "filters", ev.TrainingBatch: "batch",
            ev.ActivationSnapshot: "activations",
            ev.Evaluation: "evaluation", ev.Attribution: "attribution", ev.TopActivations: "top",
-           ev.Embedding: "embedding", ev.PreferredInputs: "preferred", TimelineState: "timeline"}
+           ev.Embedding: "embedding", ev.PreferredInputs: "preferred", ev.AttackResult: "attack",
+           ev.AttackSummary: "attack_summary", TimelineState: "timeline"}
 
 
 class Mailbox:

@@ -72,7 +72,9 @@ class Router(QObject):
                  lambda v: p["attribution"].set_attribution(v, names, norm)),
                 ("top_digits", up.top, lambda v: p["top_digits"].set_top(v)),
                 ("embedding", up.embedding, lambda v: p["embedding"].set_embedding(v, names)),
-                ("preferred", up.preferred, lambda v: p["preferred"].set_preferred(v, names))):
+                ("preferred", up.preferred, lambda v: p["preferred"].set_preferred(v, names)),
+                ("attack", up.attack, lambda v: p["attack"].set_attack(v, norm)),
+                ("attack_summary", up.attack_summary, lambda v: p["attack"].set_summary(v))):
             if value is not None and (live or key not in _TIMELINE):
                 self.queue(key, feed, value)
 
@@ -143,6 +145,8 @@ class Router(QObject):
         p["top_digits"].set_test_images(images)
         p["preferred"].set_layers(layers)
         p["preferred"].set_class_names(info.class_names)
+        p["preferred"].set_test_images(images)
+        p["attack"].set_class_names(info.class_names)
         p["embedding"].set_test_images(images)
         p["digits"].set_test_set(images, info.test_labels, info.class_names)
         p["digits"].set_predictions(None)

@@ -78,7 +78,7 @@ def test_unknown_view_is_an_error_naming_the_choices(qtbot, controller, config, 
     new_session(qtbot, controller, config, dataset)
     with qtbot.waitSignal(controller.sigError, timeout=5000) as blocker:
         controller.watch("weights")
-    assert "attribution, top, embedding, stats" in blocker.args[0]
+    assert "attribution, top, embedding, preferred, attack, stats" in blocker.args[0]
 
 
 def test_timeline_records_moments_and_answers_scrubs(qtbot, recording, config, dataset):
@@ -145,7 +145,7 @@ def test_inspection_docks_are_tabbed_beside_the_views_they_explain(win):
     tabs = {key: {d.objectName() for d in win.tabifiedDockWidgets(win.docks[key])}
             for key in ("confusion", "digits", "filters")}
     assert tabs["confusion"] == {"dock-embedding", "dock-debugger"}
-    assert tabs["digits"] == {"dock-attribution", "dock-training_batch"}
+    assert tabs["digits"] == {"dock-attribution", "dock-attack", "dock-training_batch"}
     assert tabs["filters"] == {"dock-top_digits", "dock-preferred"}
     timeline = win.docks["timeline"]
     assert timeline.isVisible() and timeline.height() >= 120
@@ -265,7 +265,55 @@ def test_what_it_wants_computes_on_the_worker_and_shows_one_image_each(qtbot, wi
     assert panel.gallery.count() == len(expected)
     labels = panel.shown_labels()
     assert [t.split("\n")[0] for t in labels] == expected
-    assert all(len(t.split("\n")) == 2 and float(t.split("\n")[1]) == float(t.split("\n")[1])
-               for t in labels)
+    ev = panel._ev
+    for text, o, b in zip(labels, ev.objective, ev.best_objective):
+        synthesized, real = text.split("\n")[1].split(" vs ")
+        assert float(synthesized) == pytest.approx(o, rel=1e-2, abs=1e-3)
+        assert float(real) == pytest.approx(b, rel=1e-2, abs=1e-3)
+    # beside each synthesized input: the test image that reaches the most of the same
+    real = panel.gallery._images[1]
+    np.testing.assert_array_equal(real, win.state.test_images[ev.best_index].astype(np.float32))
     assert any(s.startswith("synthesizing") for s in sent)
     assert "computed in" in panel.status.text()
+
+
+def test_attack_view_follows_target_and_digit_and_attacks_all(qtbot, win):
+    panel = win.panels["attack"]
+    win.docks["attack"].raise_()
+    qtbot.waitUntil(lambda: panel.shown() is not None, timeout=15000)  # filled on view
+    assert "attack" in win.inspections.watched and panel.shown().target == 0
+    panel.choose_target(3)
+    qtbot.waitUntil(lambda: panel.shown().target == 3, timeout=15000)
+    ev = panel.shown()
+    assert "target 3" in panel.title.text() and f"{ev.linf:.3f}" in panel.title.text()
+    np.testing.assert_array_equal(panel.images["delta"].image, ev.delta)
+    labels = win.state.info.test_labels
+    win.choose_digit(5)
+    qtbot.waitUntil(lambda: panel.shown().label == labels[5], timeout=15000)
+    panel.all_button.click()
+    assert not panel.all_button.isEnabled() and "Attacking" in panel.summary.text()
+    qtbot.waitUntil(panel.all_button.isEnabled, timeout=60000)
+    n = min(100, int((labels != 3).sum()))
+    assert f"of {n} digits" in panel.summary.text()
+    assert panel.size_bars.opts["height"].sum() == n  # every digit in the histogram
+
+
+def test_what_it_wants_rides_along_with_timeline_moments(qtbot, win):
+    panel = win.panels["preferred"]
+    win.docks["preferred"].raise_()
+    qtbot.waitUntil(lambda: panel._ev is not None and not panel.busy(), timeout=30000)
+    assert "preferred" in win.inspections.watched and panel._ev.layer == panel.layer()
+    step_window(qtbot, win, 4)
+    qtbot.waitUntil(lambda: win.panels["timeline"].steps() == [2, 4], timeout=10000)
+    live = panel._ev
+    with qtbot.waitSignal(win.controller.sigMoment, timeout=5000):
+        win.panels["timeline"].select_step(2)
+    qtbot.waitUntil(lambda: win.state.moment is not None, timeout=5000)
+    recorded = win.state.moment.preferred
+    assert recorded is not None and recorded.step <= 2
+    assert panel.status.text().startswith(f"step {recorded.step}:")
+    assert "step 2" in win.docks["preferred"].windowTitle()
+    win.panels["timeline"].go_live()
+    qtbot.waitUntil(lambda: panel.status.text().startswith(f"step {panel._ev.step}:"),
+                    timeout=5000)
+    assert panel._ev.step >= live.step

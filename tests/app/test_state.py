@@ -56,7 +56,7 @@ def test_the_docks_table_is_consistent():
     assert len(set(keys)) == len(keys)
     assert {row.watch for row in DOCKS if row.watch} == set(WATCHABLE)
     assert {row.key for row in DOCKS if row.timeline} == {"filters", "activations",
-                                                          "confusion"}
+                                                          "confusion", "preferred"}
 
 
 def test_every_dock_has_a_view_toggle_and_an_export(window):
