@@ -9,6 +9,7 @@ import resource
 import sys
 import time
 
+from cnnviz import __version__
 from cnnviz.backend import BACKEND_ENV, BACKEND_NAMES, BackendError, to_numpy
 from cnnviz.cli_lab import LAB_COMMANDS, add_lab_parsers
 from cnnviz.core.losses import softmax
@@ -95,6 +96,7 @@ def _load_spec(args):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cnnviz", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"cnnviz {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a model on MNIST, another IDX folder, CIFAR-10 "

@@ -1,16 +1,23 @@
-"""Application set-up: QApplication, style, pyqtgraph options; `run()` opens the window."""
+"""Application set-up: QApplication, style, icon, pyqtgraph options; `run()` opens the window
+and closes it on Ctrl+C or SIGTERM."""
 
 from __future__ import annotations
 
+import signal
 import sys
-from pathlib import Path
 
 import pyqtgraph as pg
-from PySide6 import QtGui, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
-__all__ = ["configure_pyqtgraph", "create_app", "run", "STYLE_SHEET"]
+from cnnviz.resources import ICON_PNGS, RESOURCES
 
-STYLE_SHEET = Path(__file__).resolve().parents[2] / "resources" / "style.qss"
+__all__ = ["app_icon", "close_on_signals", "configure_pyqtgraph", "create_app", "run",
+           "STYLE_SHEET"]
+
+STYLE_SHEET = RESOURCES / "style.qss"
+#: How often (ms) Qt's event loop hands the interpreter a turn, so that a Python signal handler
+#: runs while the loop waits in C++ (Python runs handlers only between its own bytecodes).
+SIGNAL_POLL_MS = 200
 #: How long (s) a thread waiting for the GIL waits before CPython makes the holder hand it
 #: over (default 5 ms). The GUI thread re-takes the GIL for every Python call Qt makes into
 #: pyqtgraph while painting; with the training thread busy, a shorter wait made repaints
@@ -48,32 +55,70 @@ def dark_palette() -> QtGui.QPalette:
     return p
 
 
+def app_icon() -> QtGui.QIcon:
+    """cnnviz's icon (cnnviz/resources/cnnviz.svg) from its PNG renderings."""
+    icon = QtGui.QIcon()
+    for name in ICON_PNGS:
+        pixmap = QtGui.QPixmap()
+        pixmap.loadFromData((RESOURCES / name).read_bytes())
+        icon.addPixmap(pixmap)
+    return icon
+
+
 def create_app(argv: list[str] | None = None) -> QtWidgets.QApplication:
-    """The QApplication (created once), named for QSettings, with cnnviz's look."""
+    """The QApplication (created once), named for QSettings and the desktop's launcher
+    (cnnviz.desktop), with cnnviz's look and icon."""
     app = QtWidgets.QApplication.instance()
     if app is None:
         app = QtWidgets.QApplication(sys.argv if argv is None else argv)
     app.setOrganizationName("cnnviz")
     app.setApplicationName("cnnviz")
     app.setApplicationDisplayName("cnnviz")
+    app.setDesktopFileName("cnnviz")
+    app.setWindowIcon(app_icon())
     app.setStyle("Fusion")
     app.setPalette(dark_palette())
-    if STYLE_SHEET.is_file():
-        app.setStyleSheet(STYLE_SHEET.read_text())
+    app.setStyleSheet(STYLE_SHEET.read_text())
     configure_pyqtgraph()
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     return app
 
 
+def close_on_signals(app: QtWidgets.QApplication,
+                     signals=(signal.SIGINT, signal.SIGTERM)) -> list[int]:
+    """Make each of `signals` close every window as its close button does (MainWindow's
+    closeEvent stops and joins the training thread), with no traceback; a second one of the
+    same kind ends the process at once. Returns the list the received signals go to."""
+    received: list[int] = []
+
+    def handler(signum, _frame) -> None:
+        received.append(signum)
+        signal.signal(signum, signal.SIG_DFL)
+        QtCore.QTimer.singleShot(0, app.closeAllWindows)
+
+    for signum in signals:
+        signal.signal(signum, handler)
+    poll = QtCore.QTimer(app)
+    poll.timeout.connect(lambda: None)
+    poll.start(SIGNAL_POLL_MS)
+    return received
+
+
 def run(argv: list[str] | None = None) -> int:
-    """Open the cnnviz window; returns the exit status when it closes."""
+    """Open the cnnviz window; returns the exit status when it closes: Qt's (0), or after
+    SIGINT/SIGTERM 128 + the signal's number (130 for Ctrl+C, as the CLI), as a shell reports
+    a program a signal ended. Start-up checks (cnnviz.app.startup) come before, in __main__."""
     app = create_app(argv)
+    received = close_on_signals(app)
     from cnnviz.app.main_window import MainWindow
 
     window = MainWindow()
     window.show()
-    return app.exec()
+    status = app.exec()
+    return 128 + received[0] if received else status
 
 
-if __name__ == "__main__":
-    sys.exit(run())
+if __name__ == "__main__":  # through the entry point, which makes the start-up checks
+    from cnnviz.__main__ import main
+
+    sys.exit(main([]))
