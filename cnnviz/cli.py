@@ -1,5 +1,5 @@
 """Headless command line: python -m cnnviz train | evaluate | bench | summary | lr-find |
-visualize | attack."""
+visualize | attack | export."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The command line's lab: lr-find, visualize and attack (see cnnviz.cli for the rest)."""
+"""The command line's lab: lr-find, visualize, attack and export (see cnnviz.cli for the
+rest)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from cnnviz.training.attack import EPS_MAX
 
 
 def add_lab_parsers(sub) -> None:
-    """The lr-find, visualize and attack subcommands, on the parser's subparsers `sub`."""
+    """The lr-find, visualize, attack and export subcommands, on the parser's subparsers
+    `sub`."""
     from cnnviz.cli import _arch_args
 
     f = sub.add_parser("lr-find", help="learning-rate range test: the loss of a fresh model "
@@ -64,6 +66,13 @@ def add_lab_parsers(sub) -> None:
                    help="largest L-infinity budget in pixel units 0..1 (default 0.3)")
     a.add_argument("--data", metavar="DIR")
     a.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+
+    x = sub.add_parser("export", help="write a checkpoint's model as an ONNX graph: pixels in "
+                       "0..1 -> class scores (needs the onnx package)")
+    x.add_argument("--load", metavar="PATH", required=True)
+    x.add_argument("--out", metavar="ONNX", required=True, help="the .onnx file to write")
+    x.add_argument("--json", action="store_true", help="print {path, opset, input_shape, "
+                   "classes, bytes} as the last line")
 
 
 def cmd_lr_find(args) -> int:
@@ -229,4 +238,18 @@ def _attack_all(session, args) -> int:
     return 0
 
 
-LAB_COMMANDS = {"lr-find": cmd_lr_find, "visualize": cmd_visualize, "attack": cmd_attack}
+def cmd_export(args) -> int:
+    """A checkpoint's model as ONNX (cnnviz.training.onnx_export)."""
+    from cnnviz.training.onnx_export import export_checkpoint
+
+    r = export_checkpoint(args.load, args.out)
+    shape = "x".join(str(v) for v in r["input_shape"][1:])
+    print(f"wrote {r['path']}: {shape} pixels in 0..1 -> {len(r['classes'])} class scores, "
+          f"opset {r['opset']}, {r['bytes'] / 1e6:.2f} MB")
+    if args.json:
+        print(json.dumps(r))
+    return 0
+
+
+LAB_COMMANDS = {"lr-find": cmd_lr_find, "visualize": cmd_visualize, "attack": cmd_attack,
+                "export": cmd_export}
