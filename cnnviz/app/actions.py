@@ -37,6 +37,9 @@ ACTIONS = (
      "Save a picture of the whole window", None),
     ("export_csv", "Metrics as CSV…", "export_csv_dialog", ("Ctrl+Shift+C",),
      "Save the metric history (per step and per epoch) as CSV", None),
+    ("export_onnx", "Model as ONNX…", "export_onnx_dialog", (),
+     "Save the network as an ONNX graph: pixels 0..1 in, class scores out (Netron opens it,\n"
+     "onnxruntime runs it; needs the onnx package)", None),
     ("quit", "Quit", "close", ("Ctrl+Q",), "Close cnnviz", None),
     ("default_layout", "Restore default layout", "default_layout", (),
      "Put every panel back where it starts", None),
@@ -45,7 +48,7 @@ TRAIN = ("start", "pause", "step", "epoch", "stop", None, "reset", "evaluate")
 TOOLBAR = (*TRAIN, None, "open", "save")
 #: the keys of the panel exports ("export_<dock key>") are added to the Export menu
 FILE = ("open", "save", None, "open_folder", "export", None, "quit")
-EXPORT = ("export_window", "export_csv", None)
+EXPORT = ("export_window", "export_csv", "export_onnx", None)
 
 
 def _action(window, text, slot, shortcuts, tip, icon) -> QtGui.QAction:
@@ -121,7 +124,8 @@ def enable_actions(acts: dict, has_session: bool, ready: bool, running: bool, st
                     ("pause", has_session and running), ("step", ready and valid),
                     ("epoch", ready and valid and not running),
                     ("stop", has_session and not stopped), ("reset", ready and valid),
-                    ("evaluate", ready), ("save", ready), ("open", ready)):
+                    ("evaluate", ready), ("save", ready), ("open", ready),
+                    ("export_onnx", ready)):
         acts[key].setEnabled(on)
     for key in ("start", "reset", "step", "epoch"):
         a = acts[key]

@@ -172,6 +172,10 @@ class TrainingController(QObject):
     def save(self, path) -> None:
         self._send(self._driver.save, str(path))
 
+    def export_onnx(self, path) -> None:
+        """Write the network as ONNX; sigSaved(path) when written, sigError if not."""
+        self._send(self._driver.export_onnx, str(path))
+
     def open(self, path) -> None:
         self._send(self._driver.open, str(path))
 

@@ -344,6 +344,12 @@ class MainWindow(QtWidgets.QMainWindow):
         if path:
             self._export(self.panels["curves"].write_csv, path)
 
+    def export_onnx_dialog(self) -> None:
+        if self.state.info is not None:
+            path = self.dialogs.export_path("cnnviz-model", ".onnx", "ONNX models")
+            if path:
+                self.controller.export_onnx(path)
+
     def _export(self, write, *args) -> None:
         try:
             write(*args)

@@ -141,6 +141,15 @@ class RunDriver(DriverViews):
         self._need_session().save(path)
         self.notify("saved", str(path))
 
+    def export_onnx(self, path: str) -> None:
+        """The network as an ONNX graph (training.onnx_export); notified as "saved"."""
+        from cnnviz.training.onnx_export import export_onnx
+
+        s = self._need_session()
+        with self._busy(f"exporting {path}"):
+            export_onnx(s.model, s.norm, path, s.class_names)
+        self.notify("saved", str(path))
+
     # -- commands: running ---------------------------------------------------------------------
 
     def start(self, config: TrainConfig | None = None) -> None:
