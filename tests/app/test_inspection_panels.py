@@ -319,9 +319,25 @@ def test_debugger_from_a_real_session(qtbot, session):
     assert len(stats) == 3
     for ev in stats:
         panel.set_stats(ev)
-    panel.flagged()
     assert panel.rows() == ["0.Conv2D", "1.ReLU", "3.Conv2D", "4.ReLU", "7.Dense", "8.ReLU",
                             "9.Dense"]
+    # the flags are explain_layer's diagnosis of the last step's real statistics: the update
+    # ratio of the layers with weights, the dead share of the ReLUs
+    last, nan = stats[-1], math.nan
+    expected = {}
+    for i, name in enumerate(last.names):
+        relu = name.endswith("ReLU")
+        why = explain_layer(nan if relu else float(last.update_ratio[i]),
+                            float(last.dead_fraction[i]) if relu else nan)
+        if why and name in panel.rows():
+            expected[name] = why
+    assert expected, "these statistics should flag a layer (Adam at 5e-3 on a fresh net)"
+    flagged = panel.flagged()
+    assert flagged == expected
+    for name in panel.rows():
+        item = panel.table.item(panel.rows().index(name), 0)
+        assert item.text() == (f"⚠ {name}" if name in flagged else name)
+        assert (flagged.get(name) or "looks healthy") in item.toolTip()
     assert panel.cell_text("3.Conv2D", 2) == f"{stats[-1].update_ratio[3]:.1e}"
     assert f"step {stats[-1].step}" in panel.title.text()
     assert not_blank(panel)

@@ -11,6 +11,7 @@ import pytest
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from cnnviz.app.main_window import MainWindow
+from cnnviz.backend import gpu_status
 from cnnviz.core.optim import scheduled_momentum
 from cnnviz.data.dataset import DataUnavailableError
 from cnnviz.training.checkpoint import read_checkpoint
@@ -124,6 +125,17 @@ def test_epoch_end_evaluates_the_test_set(qtbot, window, dataset):
     assert len(x) == 1 and 0 <= y[0] <= 100
 
 
+def assert_activations_show(w, snap):
+    """The activations panel's tiles are `snap`'s maps (one per channel) and the digits
+    panel names its most probable class."""
+    tiles, maps = w.panels["activations"].map_tiles(), dict(snap.maps)
+    assert tiles and all(len(v) for v in tiles.values())
+    for name, shown in tiles.items():
+        np.testing.assert_array_equal(np.reshape(shown, maps[name].shape), maps[name])
+    top = int(np.argmax(snap.probs))
+    assert f">{top}</span> ({snap.probs[top]:.0%})" in w.panels["digits"].prediction.text()
+
+
 def test_choosing_a_digit_updates_the_activations(qtbot, window, dataset):
     got = last_updates(window)
     window.panels["digits"].choose_index(11)
@@ -134,9 +146,14 @@ def test_choosing_a_digit_updates_the_activations(qtbot, window, dataset):
 
     qtbot.waitUntil(shown, timeout=10000)
     window.flush_panels()
-    tiles = window.panels["activations"].map_tiles()
-    assert tiles and all(len(v) for v in tiles.values())
-    assert "predicted" in window.panels["digits"].prediction.text()
+    snap = window.panels["activations"].snapshot
+    label = int(dataset.test_labels[11])
+    assert snap is not None and snap.label == label
+    # the input shown is test digit 11 as the network sees it (normalised: an affine map)
+    pixels = dataset.test_images[11].astype(np.float64).ravel()
+    assert np.corrcoef(np.ravel(snap.image), pixels)[0, 1] > 0.9999
+    assert_activations_show(window, snap)
+    assert f"true {label}<" in window.panels["digits"].prediction.text()
 
 
 def test_drawing_a_digit_updates_the_activations(qtbot, window):
@@ -151,8 +168,7 @@ def test_drawing_a_digit_updates_the_activations(qtbot, window):
     assert snap is not None and snap.label is None  # the drawing, not a test digit
     stroke, background = snap.image[4:24, 13:16], snap.image[:, :8]
     assert stroke.min() > background.max()  # the bright stroke reached the network
-    assert window.panels["activations"].map_tiles()
-    assert "predicted" in window.panels["digits"].prediction.text()
+    assert_activations_show(window, snap)
 
 
 def test_checkpoint_save_and_open_restore_curves_and_weights(qtbot, window, tmp_path):
@@ -443,14 +459,29 @@ def test_window_title_and_status_bar(window, dataset):
     assert L["dataset"].text() == "synthetic"
     assert L["backend"].text() == "numpy (CPU)"
     assert L["epoch"].text() == "epoch 1/3"
-    assert isinstance(window.panels["controls"].backend.model().item(1).isEnabled(), bool)
-    if not window.panels["controls"].gpu_usable:
-        assert not window.panels["controls"].backend.model().item(1).isEnabled()
-        assert "cupy" in window.panels["controls"].backend.toolTip()
+    controls, (usable, reason) = window.panels["controls"], gpu_status()
+    cupy = controls.backend.model().item(1)
+    assert controls.gpu_usable == usable and cupy.isEnabled() == usable
+    if usable:
+        assert "cupy on the GPU" in controls.backend.toolTip()
+    else:
+        assert reason in cupy.toolTip() and f"cupy is disabled: {reason}" in \
+            controls.backend.toolTip()
 
 
-def test_qapplication_is_usable():
-    assert QtWidgets.QApplication.instance() is not None
+def test_qapplication_is_usable(qtbot):
+    """pytest-qt's QApplication runs on the platform asked for (offscreen, from conftest),
+    shows widgets and delivers queued events."""
+    app = QtWidgets.QApplication.instance()
+    assert app is not None and app.platformName() == os.environ["QT_QPA_PLATFORM"]
+    label = QtWidgets.QLabel("usable")
+    qtbot.addWidget(label)
+    label.show()
+    qtbot.waitExposed(label, timeout=2000)
+    fired = []
+    QtCore.QTimer.singleShot(0, lambda: fired.append(label.isVisible()))
+    qtbot.waitUntil(lambda: fired == [True], timeout=2000)
+    assert not label.grab().isNull()
 
 
 def test_space_starts_and_pauses(qtbot, window):

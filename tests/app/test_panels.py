@@ -15,10 +15,11 @@ from cnnviz.app.panels.architecture import ArchitecturePanel
 from cnnviz.app.panels.colormaps import ACCENT
 from cnnviz.app.panels.confusion import PAGE_SIZE, ConfusionPanel
 from cnnviz.app.panels.curves import CurvesPanel
-from cnnviz.app.panels.digits import CANVAS, DigitsPanel
+from cnnviz.app.panels.digits import CANVAS, EMIT_INTERVAL_MS, DigitsPanel
 from cnnviz.app.panels.filters import FiltersPanel
 from cnnviz.app.widgets.mosaic import build_mosaic
 from cnnviz.core.presets import preset
+from cnnviz.data.drawing import preprocess_drawing
 from cnnviz.training.events import ActivationSnapshot, Evaluation, FilterSnapshot
 from cnnviz.training.history import History, ema
 from cnnviz.training.metrics import confusion_matrix
@@ -472,17 +473,12 @@ def test_drawing_a_stroke_emits_the_preprocessed_digit(qtbot):
     second = blocker.args[0]
     assert second.shape == (28, 28) and not np.array_equal(first, second)
 
-    # while the mouse moves, drawings go out at most ~20 times a second
-    panel.pad_image.stroke_begin((50, 50))
-    panel.pad_image.stroke_to((80, 90))
-    with qtbot.waitSignal(panel.sigDigitChosen, timeout=1000):
-        pass
-    panel.pad_image.stroke_end()
-
     panel.clear_drawing()
     assert panel.canvas().max() == 0 and panel.network_input().max() == 0
 
-    # a real mouse drag: pyqtgraph drag events on the pad's ImageItem
+    # a real mouse drag: pyqtgraph drag events on the pad's ImageItem, once the layout has
+    # settled (the titles changed with the drawings: the pad's view may have moved)
+    QtCore.QCoreApplication.processEvents()
     got = []
     panel.sigDigitChosen.connect(got.append)
     points = [panel.pad_image.mapToScene(QtCore.QPointF(140, y)) for y in range(40, 241, 10)]
@@ -491,6 +487,54 @@ def test_drawing_a_stroke_emits_the_preprocessed_digit(qtbot):
     assert canvas[40:240:20, 140].min() == 1 and canvas[140, 20] == 0
     assert got and all(isinstance(g, np.ndarray) and g.shape == (28, 28) for g in got)
     np.testing.assert_array_equal(got[-1], panel.network_input())
+
+
+class FakeClockTimer:
+    """Stands in for a single-shot QTimer on a fake clock: advance(ms) moves the clock and
+    calls `fire` when the timer is due (no real time passes)."""
+
+    def __init__(self, interval_ms, fire):
+        self.now, self.interval, self.due, self.fire = 0, interval_ms, None, fire
+
+    def isActive(self):
+        return self.due is not None
+
+    def start(self):
+        self.due = self.now + self.interval
+
+    def stop(self):
+        self.due = None
+
+    def advance(self, ms):
+        self.now += ms
+        if self.due is not None and self.now >= self.due:
+            self.due = None
+            self.fire()
+
+
+def test_drawings_go_out_at_most_20_times_a_second_while_the_mouse_moves(qtbot, monkeypatch):
+    panel = show(qtbot, DigitsPanel())
+    panel.set_test_set(np.zeros((5, 28, 28), np.uint8), np.arange(5), NAMES)
+    pad = panel.pad_image
+    assert EMIT_INTERVAL_MS == pad._emit_timer.interval() == 50  # 20 a second at most
+    clock = FakeClockTimer(pad._emit_timer.interval(), pad._emit)
+    monkeypatch.setattr(pad, "_emit_timer", clock)
+    sent = []
+    panel.sigDigitChosen.connect(lambda x: sent.append(clock.now))
+    # one second of drawing, the mouse moving every 4 ms (250 moves)
+    pad.stroke_begin((40.0, 40.0))
+    for t in range(1, 251):
+        clock.advance(4)
+        pad.stroke_to((40.0 + 0.8 * t, 40.0 + 0.6 * t))
+    assert clock.now == 1000
+    assert 15 <= len(sent) <= 1000 // EMIT_INTERVAL_MS, sent  # sent while drawing, <= 20/s
+    assert min(np.diff(sent)) >= EMIT_INTERVAL_MS
+    during = len(sent)
+    pad.stroke_end()  # releasing the mouse sends the finished drawing at once
+    assert len(sent) == during + 1 and sent[-1] == 1000
+    np.testing.assert_array_equal(panel.network_input(), preprocess_drawing(pad.canvas))
+    clock.advance(1000)
+    assert sent[-1] == 1000  # nothing pending once the stroke ended
 
 
 def test_browsing_the_test_set_emits_indices(qtbot):

@@ -232,6 +232,21 @@ def test_pool_output_shape_errors():
         AvgPool2D(0)
 
 
+def maxpool_backward_reference(x, dy, k, s):
+    """dx (N, C, H, W): each window's dy (N, C, Ho, Wo) added at its FIRST max in row-major
+    order (np.argmax returns the first occurrence), summed over overlapping windows."""
+    dx = np.zeros(x.shape, np.float64)
+    n, c, ho, wo = dy.shape
+    for ni in range(n):
+        for ci in range(c):
+            for i in range(ho):
+                for j in range(wo):
+                    win = x[ni, ci, i * s : i * s + k, j * s : j * s + k]
+                    u, v = np.unravel_index(np.argmax(win), win.shape)
+                    dx[ni, ci, i * s + u, j * s + v] += dy[ni, ci, i, j]
+    return dx
+
+
 @pytest.mark.parametrize("h,w,k,s", [(6, 6, 2, 2), (7, 5, 3, 2), (6, 7, 3, 1), (7, 8, 3, 3),
                                      (5, 5, 2, 2)])
 def test_maxpool_routes_gradient_to_the_max_only(h, w, k, s):
@@ -243,15 +258,52 @@ def test_maxpool_routes_gradient_to_the_max_only(h, w, k, s):
     y = layer.forward(x, True)
     dy = rng.standard_normal(y.shape)
     dx = layer.backward(dy)
-    ref = np.zeros_like(x)
-    for ni in range(n):
-        for ci in range(c):
-            for i in range(y.shape[2]):
-                for j in range(y.shape[3]):
-                    win = x[ni, ci, i * s : i * s + k, j * s : j * s + k]
-                    u, v = np.unravel_index(np.argmax(win), win.shape)
-                    ref[ni, ci, i * s + u, j * s + v] += dy[ni, ci, i, j]
-    np.testing.assert_allclose(dx, ref, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(dx, maxpool_backward_reference(x, dy, k, s), rtol=1e-12, atol=0)
+
+
+# Every backward path of MaxPool2D: (k, s, training) -> the 2x2/2 path in training (keeps
+# where each max is), the general path writing each offset once (stride == kernel), and the
+# general path adding offsets into zeros (overlapping windows, or gaps between them).
+POOL_PATHS = [
+    pytest.param(2, 2, True, id="2x2-fast"),
+    pytest.param(2, 2, False, id="2x2-eval-general"),
+    pytest.param(3, 3, True, id="general-disjoint"),
+    pytest.param(3, 2, True, id="general-overlap"),
+    pytest.param(2, 1, True, id="general-overlap-s1"),
+    pytest.param(2, 3, True, id="general-gaps"),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("k,s,training", POOL_PATHS)
+def test_maxpool_ties_go_to_the_first_max_in_row_major_order(k, s, training, dtype):
+    """Windows with tied maxima (values 0..2, plus a ReLU-like block of zeros): each window's
+    gradient goes to the first max (row-major), as the direct loop with np.argmax does."""
+    rng = np.random.default_rng(11)
+    x = rng.integers(0, 3, (3, 4, 9, 8)).astype(dtype)
+    x[0, 0] = 0  # a whole channel tied
+    layer = MaxPool2D(k, s)
+    y = layer.forward(x, training)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    ref = maxpool_backward_reference(x, dy, k, s)
+    # the input must tell "first" from "last": many windows where the two differ
+    last_differs = 0
+    for i in range(y.shape[2]):
+        for j in range(y.shape[3]):
+            win = x[:, :, i * s : i * s + k, j * s : j * s + k].reshape(*x.shape[:2], -1)
+            last = win.shape[-1] - 1 - np.argmax(win[..., ::-1], axis=-1)
+            last_differs += np.count_nonzero(np.argmax(win, axis=-1) != last)
+    assert last_differs > 50
+    dx = layer.backward(dy)
+    assert dx.shape == x.shape and dx.dtype == dtype
+    np.testing.assert_allclose(dx, ref, rtol=1e-6 if dtype == np.float32 else 1e-12, atol=0)
+    # each window's position, one window at a time (no sums hiding a misplaced gradient)
+    for i, j in [(0, 0), (y.shape[2] // 2, 1), (y.shape[2] - 1, y.shape[3] - 1)]:
+        one = np.zeros_like(dy)
+        one[:, :, i, j] = 1
+        layer.forward(x, training)
+        np.testing.assert_array_equal(layer.backward(one),
+                                      maxpool_backward_reference(x, one, k, s))
 
 
 @pytest.mark.parametrize("k,s", [(2, 2), (3, 1), (3, 2), (3, 3)])

@@ -16,6 +16,7 @@ from cnnviz.core.layers import (
     Flatten,
     HardTanh,
     Identity,
+    Layer,
     LeakyReLU,
     MaxPool2D,
     ReLU,
@@ -34,6 +35,12 @@ def tie_free(shape, seed=2):
     """Distinct values (a scaled random permutation): no ties inside any pooling window."""
     n = int(np.prod(shape))
     return (np.random.default_rng(seed).permutation(n).reshape(shape) - n / 2) / n
+
+
+def gradient_check_of(*types):
+    """Parametrize a gradient test with the layer classes it checks, as `cls`; the coverage
+    test at the end reads the layer types from these parametrizations."""
+    return pytest.mark.parametrize("cls", types, ids=lambda t: t.__name__)
 
 
 def away_from(x, kinks, margin=0.05):
@@ -61,10 +68,11 @@ CONV_CASES = [
 ]
 
 
+@gradient_check_of(Conv2D)
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("n,c,h,w,o,k,s,p", CONV_CASES)
-def test_conv2d_gradients(n, c, h, w, o, k, s, p, channels_last):
-    layer = Conv2D(c, o, k, stride=s, padding=p, rng=np.random.default_rng(3))
+def test_conv2d_gradients(cls, n, c, h, w, o, k, s, p, channels_last):
+    layer = cls(c, o, k, stride=s, padding=p, rng=np.random.default_rng(3))
     layer.channels_last = channels_last  # both window layouts, whatever the default for c
     layer.params["b"][...] = np.random.default_rng(4).standard_normal(o)
     x = randn(n, c, h, w)
@@ -107,7 +115,7 @@ POOL_CASES = [
 
 
 @pytest.mark.parametrize("n,c,h,w,k,s", POOL_CASES)
-@pytest.mark.parametrize("cls", [MaxPool2D, AvgPool2D])
+@gradient_check_of(MaxPool2D, AvgPool2D)
 def test_pool_gradients(cls, n, c, h, w, k, s):
     layer = cls(k, stride=s)
     y, _, _ = check_layer_grads(layer, tie_free((n, c, h, w)))
@@ -118,43 +126,40 @@ def test_pool_stride_defaults_to_kernel():
     assert MaxPool2D(3).stride == 3 and AvgPool2D(2).stride == 2
 
 
-@pytest.mark.parametrize("shape", [(4, 3, 5, 4), (3, 2, 1, 6), (2, 1, 3, 3)])
-def test_batchnorm2d_gradients(shape):
-    layer = BatchNorm2D(shape[1])
+@pytest.mark.parametrize("cls,shape", [
+    (BatchNorm2D, (4, 3, 5, 4)), (BatchNorm2D, (3, 2, 1, 6)), (BatchNorm2D, (2, 1, 3, 3)),
+    (BatchNorm1D, (5, 4)), (BatchNorm1D, (8, 1)), (BatchNorm1D, (2, 3)),
+])
+def test_batchnorm_gradients(cls, shape):
+    layer = cls(shape[1])
     rng = np.random.default_rng(7)
     layer.params["gamma"][...] = rng.uniform(0.5, 2.0, shape[1])
     layer.params["beta"][...] = rng.standard_normal(shape[1])
     check_layer_grads(layer, randn(*shape) * 3 + 1)
 
 
-@pytest.mark.parametrize("shape", [(5, 4), (8, 1), (2, 3)])
-def test_batchnorm1d_gradients(shape):
-    layer = BatchNorm1D(shape[1])
-    rng = np.random.default_rng(8)
-    layer.params["gamma"][...] = rng.uniform(0.5, 2.0, shape[1])
-    layer.params["beta"][...] = rng.standard_normal(shape[1])
-    check_layer_grads(layer, randn(*shape) * 2 - 1)
-
-
+@gradient_check_of(Dense)
 @pytest.mark.parametrize("n,i,o", [(3, 5, 4), (1, 7, 2), (4, 1, 3)])
-def test_dense_gradients(n, i, o):
-    layer = Dense(i, o, rng=np.random.default_rng(9))
+def test_dense_gradients(cls, n, i, o):
+    layer = cls(i, o, rng=np.random.default_rng(9))
     layer.params["b"][...] = np.random.default_rng(10).standard_normal(o)
     y, _, _ = check_layer_grads(layer, randn(n, i))
     assert y.shape == (n, o)
 
 
-def test_flatten_gradients():
+@gradient_check_of(Flatten)
+def test_flatten_gradients(cls):
     x = randn(2, 3, 4, 5)
-    y, proj, dx = check_layer_grads(Flatten(), x)
+    y, proj, dx = check_layer_grads(cls(), x)
     assert y.shape == (2, 60)
     np.testing.assert_array_equal(y, x.reshape(2, 60))
     np.testing.assert_array_equal(dx, proj.reshape(x.shape))
 
 
+@gradient_check_of(Dropout)
 @pytest.mark.parametrize("p", [0.3, 0.5, 0.0])
-def test_dropout_gradients_with_fixed_mask(p):
-    layer = Dropout(p, rng=np.random.default_rng(11))
+def test_dropout_gradients_with_fixed_mask(cls, p):
+    layer = cls(p, rng=np.random.default_rng(11))
     state = layer.rng.bit_generator.state
 
     def reset():
@@ -220,9 +225,22 @@ def test_activation_values():
         assert layer.forward(x32).dtype == np.float32, layer
 
 
+def layer_types_in(value) -> set:
+    """Layer classes among `value`: a class, an instance, or tuples/lists of them (a
+    pytest.param is a tuple too)."""
+    if isinstance(value, (tuple, list)):
+        return set().union(*map(layer_types_in, value))
+    if isinstance(value, Layer):
+        return {type(value)}
+    return {value} if isinstance(value, type) and issubclass(value, Layer) else set()
+
+
 def test_every_layer_type_is_gradient_checked():
-    checked = {
-        Conv2D, MaxPool2D, AvgPool2D, BatchNorm2D, BatchNorm1D, Dense, Flatten, Dropout,
-        ReLU, LeakyReLU, Tanh, Sigmoid, HardTanh, Identity,
-    }
-    assert set(LAYER_TYPES.values()) == checked
+    """The layer types in the parametrizations of this module's *_gradients tests (the
+    cases check_layer_grads runs on) are every type the registry builds."""
+    tests = [f for name, f in globals().items() if name.startswith("test_") and
+             "_gradients" in name]
+    covered = layer_types_in([mark.args[1] for f in tests for mark in getattr(f, "pytestmark", [])
+                              if mark.name == "parametrize"])
+    missing = set(LAYER_TYPES.values()) - covered
+    assert not missing, f"no gradient check for {sorted(t.__name__ for t in missing)}"

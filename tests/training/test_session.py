@@ -156,6 +156,57 @@ def test_divergence_stops_with_step_and_advice_and_keeps_finite_weights():
     assert s.step_count == 3 and s.position == 3
 
 
+def run_state(s):
+    """(model.state_dict(), optimizer.state_dict()) of session s: copies, as numpy."""
+    return s.model.state_dict(), s.optimizer.state_dict()
+
+
+def assert_same_state(a, b):
+    """Two run_state()s are bitwise equal: weights, buffers, optimizer step and every slot."""
+    (wa, oa), (wb, ob) = a, b
+    assert wa.keys() == wb.keys() and all(np.array_equal(wa[k], wb[k]) for k in wa)
+    assert oa["t"] == ob["t"] and oa["state"].keys() == ob["state"].keys()
+    assert all(np.array_equal(oa["state"][k], ob["state"][k]) for k in oa["state"])
+
+
+def assert_same_run(a, b):
+    """Bitwise: weights and buffers, optimizer slots and step, dropout RNG, position, losses."""
+    assert_same_state(run_state(a), run_state(b))
+    assert a.model.rng_state() == b.model.rng_state()
+    assert (a.step_count, a.epoch, a.position) == (b.step_count, b.epoch, b.position)
+    np.testing.assert_array_equal(a.history.steps.rows(), b.history.steps.rows())
+
+
+@pytest.mark.parametrize("stage", ["loss", "gradient"])
+def test_a_diverged_step_is_undone_and_the_run_goes_on_as_if_never_tried(stage, monkeypatch):
+    """The failed forward pass drew a dropout mask, moved the batch position and updated the
+    BN statistics; divergence rolls all three back, so once the cause is gone the run
+    retraces, bitwise, a run that never tried that step."""
+    ref, s = make_session(), make_session()
+    assert any(e["type"] == "Dropout" and e["p"] > 0 for e in SMALL_SPEC)
+    for _ in range(3):
+        ref.step()
+        s.step()
+    rng_before = s.model.rng_state()
+    images = s.splits["train"][0]
+    clean = images.copy()
+    with monkeypatch.context() as m:
+        if stage == "loss":
+            images[:] = np.nan  # the loss (and the BN statistics) become NaN
+        else:
+            real = s.loss_fn.backward
+            m.setattr(s.loss_fn, "backward", lambda: real() * np.inf)  # finite loss, NaN grads
+        with pytest.raises(DivergenceError, match="step 4"):
+            s.step()
+    images[:] = clean
+    assert s.model.rng_state() == rng_before  # the dropout draw was undone
+    assert_same_run(s, ref)
+    for _ in range(5):
+        a, b = s.step(), ref.step()
+        assert (a.step, a.loss, a.accuracy) == (b.step, b.loss, b.accuracy)
+    assert_same_run(s, ref)
+
+
 def test_bad_config_is_rejected_with_the_choices():
     with pytest.raises(ValueError, match="choose one of"):
         make_session(optimizer="adamw")

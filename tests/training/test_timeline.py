@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from cnnviz.training.timeline import Timeline
-from tests.training.test_session import make_session
+from tests.training.test_session import assert_same_state, make_session, run_state
 
 
 def test_records_are_bounded_in_memory_and_on_disk(tmp_path):
@@ -50,19 +50,22 @@ def test_branch_restores_exactly_the_snapshot_weights(tmp_path):
         s.step()
         if tl.due(s.step_count):
             tl.record(s)
-            saved[s.step_count] = (s.model.state_dict(), s.optimizer.state_dict())
+            saved[s.step_count] = run_state(s)
     old = tl.branch(s, tl.at(4))
     assert s.step_count == 3 and len(old.steps) == 9 and len(s.history.steps) == 3
     np.testing.assert_array_equal(old.steps["step"], np.arange(1, 10))
     np.testing.assert_array_equal(s.history.steps.rows(), old.steps.rows()[:3])
-    weights, opt = saved[3]
-    now = s.model.state_dict()
-    assert all(np.array_equal(weights[k], now[k]) for k in weights)
-    assert s.optimizer.state_dict()["t"] == opt["t"] == 3
+    assert saved[3][1]["state"] and saved[3][1]["t"] == 3  # Adam: slots to restore
+    assert_same_state(run_state(s), saved[3])
     assert [m.step for m in tl.moments] == [3]
-    # Training on from the branch with the same settings retraces the original run.
-    s.step()
-    assert s.step_count == 4
+    # Training on from the branch with the same settings retraces the original run, bitwise:
+    # the same losses step by step, the same weights and optimizer slots at steps 6 and 9.
+    for _ in range(6):
+        s.step()
+        if s.step_count in saved:
+            assert_same_state(run_state(s), saved[s.step_count])
+    assert s.step_count == 9
+    np.testing.assert_array_equal(s.history.steps.rows(), old.steps.rows())
 
 
 def test_settings_are_checked_and_a_smaller_budget_thins_at_once(tmp_path):
