@@ -3,7 +3,8 @@
 Opens the real main window (offscreen unless QT_QPA_PLATFORM says otherwise) at 1600x1000,
 trains a few hundred steps on the data it finds (CNNVIZ_DATA, the cache, or a download),
 evaluates the test set, opens the gallery of the most confused pair of classes, chooses a
-misclassified digit, fills the inspection docks, and writes docs/images/window.png and
+misclassified digit, fills the inspection docks (what it wants: one input per class; an
+attack toward a third class, and attack all), and writes docs/images/window.png and
 docs/images/panel-<name>.png. Then it scrubs the timeline back (window-timeline.png) and
 branches from there with a lower learning rate (panel-curves-branch.png).
 
@@ -121,7 +122,11 @@ def main(argv=None) -> int:
         filled = {"attribution": lambda: w.panels["attribution"].shown(),
                   "top_digits": lambda: w.panels["top_digits"].shown_indices(),
                   "embedding": lambda: range(w.panels["embedding"].num_points),
-                  "debugger": lambda: w.panels["debugger"].rows()}
+                  "debugger": lambda: w.panels["debugger"].rows(),
+                  "preferred": lambda: [] if w.panels["preferred"].busy() else [
+                      w.panels["preferred"].shown()] if w.panels["preferred"].shown() else [],
+                  "attack": lambda: [w.panels["attack"].shown()] if w.panels["attack"].shown()
+                  else []}
         for key, dock in w.docks.items():
             front = [d for d in w.tabifiedDockWidgets(dock) if not d.visibleRegion().isEmpty()]
             if dock.visibleRegion().isEmpty():  # a tab behind another (Architecture, ...)
@@ -135,6 +140,13 @@ def main(argv=None) -> int:
                 wait_until(lambda k=key: len(filled[k]()) > 0, key)
                 if key == "top_digits":
                     w.panels["top_digits"].choose(0)
+                if key == "attack":  # toward a third class, then over 100 test digits
+                    w.panels["attack"].choose_target(
+                        next(k for k in range(10) if k not in (true, pred)))
+                    wait_until(lambda: w.panels["attack"].shown().target not in (true, pred),
+                               "the attack")
+                    w.panels["attack"].attack_all()
+                    wait_until(w.panels["attack"].all_button.isEnabled, "attack all")
                 if key == "embedding":  # as hovering over a point
                     wrong = (ev.predictions != ev.labels)[: w.panels["embedding"].num_points]
                     w.panels["embedding"].hover_point(int(wrong.argmax()))  # a mistake, when any

@@ -265,7 +265,7 @@ def test_what_it_wants_computes_on_the_worker_and_shows_one_image_each(qtbot, wi
     assert panel.gallery.count() == len(expected)
     labels = panel.shown_labels()
     assert [t.split("\n")[0] for t in labels] == expected
-    ev = panel._ev
+    ev = panel.shown()
     for text, o, b in zip(labels, ev.objective, ev.best_objective):
         synthesized, real = text.split("\n")[1].split(" vs ")
         assert float(synthesized) == pytest.approx(o, rel=1e-2, abs=1e-3)
@@ -285,7 +285,7 @@ def test_attack_view_follows_target_and_digit_and_attacks_all(qtbot, win):
     panel.choose_target(3)
     qtbot.waitUntil(lambda: panel.shown().target == 3, timeout=15000)
     ev = panel.shown()
-    assert "target 3" in panel.title.text() and f"{ev.linf:.3f}" in panel.title.text()
+    assert "target 3:" in panel.title.text() and f"{ev.linf:.3f}" in panel.title.text()
     np.testing.assert_array_equal(panel.images["delta"].image, ev.delta)
     labels = win.state.info.test_labels
     win.choose_digit(5)
@@ -301,11 +301,11 @@ def test_attack_view_follows_target_and_digit_and_attacks_all(qtbot, win):
 def test_what_it_wants_rides_along_with_timeline_moments(qtbot, win):
     panel = win.panels["preferred"]
     win.docks["preferred"].raise_()
-    qtbot.waitUntil(lambda: panel._ev is not None and not panel.busy(), timeout=30000)
-    assert "preferred" in win.inspections.watched and panel._ev.layer == panel.layer()
+    qtbot.waitUntil(lambda: panel.shown() is not None and not panel.busy(), timeout=30000)
+    assert "preferred" in win.inspections.watched and panel.shown().layer == panel.layer()
     step_window(qtbot, win, 4)
     qtbot.waitUntil(lambda: win.panels["timeline"].steps() == [2, 4], timeout=10000)
-    live = panel._ev
+    live = panel.shown()
     with qtbot.waitSignal(win.controller.sigMoment, timeout=5000):
         win.panels["timeline"].select_step(2)
     qtbot.waitUntil(lambda: win.state.moment is not None, timeout=5000)
@@ -314,6 +314,6 @@ def test_what_it_wants_rides_along_with_timeline_moments(qtbot, win):
     assert panel.status.text().startswith(f"step {recorded.step}:")
     assert "step 2" in win.docks["preferred"].windowTitle()
     win.panels["timeline"].go_live()
-    qtbot.waitUntil(lambda: panel.status.text().startswith(f"step {panel._ev.step}:"),
+    qtbot.waitUntil(lambda: panel.status.text().startswith(f"step {panel.shown().step}:"),
                     timeout=5000)
-    assert panel._ev.step >= live.step
+    assert panel.shown().step >= live.step

@@ -62,7 +62,7 @@ class AttackPanel(QtWidgets.QWidget):
             "that grows until the network says the target (at most 0.3 of the pixel range)")
 
         self.graphics = pg.GraphicsLayoutWidget()
-        self.graphics.setMinimumHeight(160)
+        self.graphics.setMinimumHeight(120)
         self.plots: dict[str, pg.PlotItem] = {}
         self.images: dict[str, pg.ImageItem] = {}
         for col, (key, title, tip) in enumerate(VIEWS):
@@ -87,6 +87,8 @@ class AttackPanel(QtWidgets.QWidget):
         self.sizes.addItem(self.size_bars)
         self.graphics.ci.addItem(self.sizes, 1, 2)
         self.graphics.ci.setContentsMargins(0, 0, 0, 0)
+        self.graphics.ci.layout.setRowStretchFactor(0, 3)  # the pictures get the most room
+        self.graphics.ci.layout.setRowStretchFactor(1, 2)
         self.summary = QtWidgets.QLabel(f"Attack all: not run yet ({ATTACK_DIGITS} digits).")
         self.summary.setWordWrap(True)
         panel_column(self, controls, self.title, self.graphics, self.summary,
@@ -157,9 +159,9 @@ class AttackPanel(QtWidgets.QWidget):
         colour = GOOD if ev.success else BAD
         what = "now says" if ev.success else "still says"
         self.title.setText(
-            f"{self._name(was)} → target {self._name(ev.target)}: the network "
+            f"{self._name(was)} → target {self._name(ev.target)}: "
             f"<span style='color:{colour}'>{what} {self._name(ev.predicted)} "
-            f"({float(ev.probs_after[ev.predicted]):.0%})</span> after changing no pixel by "
+            f"({float(ev.probs_after[ev.predicted]):.0%})</span> with no pixel changed by "
             f"more than {ev.linf:.3f} <span style='font-weight:normal'>· step {ev.step}</span>")
 
     def set_summary(self, ev: AttackSummary) -> None:
@@ -168,9 +170,11 @@ class AttackPanel(QtWidgets.QWidget):
         n, won = len(ev.success), int(ev.success.sum())
         median = "-" if not won else f"{ev.median_linf:.3f}"
         self.summary.setText(
-            f"Attack all toward {self._name(ev.target)}: {won} of {n} digits "
-            f"({ev.success_rate:.0%}) changed class within L-inf {ev.eps_max:g}; median size "
-            f"{median} (step {ev.step}, {ev.seconds:.1f} s)")
+            f"Attack all → {self._name(ev.target)}: {won} of {n} digits ({ev.success_rate:.0%})"
+            f" within {ev.eps_max:g}, median size {median} · step {ev.step}, {ev.seconds:.1f} s")
+        self.summary.setToolTip(f"{won} of the first {n} test digits of other classes were "
+                                f"called {self._name(ev.target)} after a change of at most "
+                                f"{ev.eps_max:g} of the pixel range; the median is over them")
         edges = np.arange(0, ev.eps_max + BIN, BIN)
         counts = np.histogram(ev.linf[ev.success], bins=edges)[0]
         x = np.append(edges[:-1] + BIN / 2, ev.eps_max + BIN)

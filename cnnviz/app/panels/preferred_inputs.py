@@ -176,6 +176,10 @@ class PreferredInputsPanel(QtWidgets.QWidget):
             self.gallery.set_items([np.zeros((0, CELL.side, CELL.side))] * 2, [])
             self.status.setText(NOT_RECORDED)
 
+    def shown(self) -> PreferredInputs | None:
+        """The live network's newest inputs (None before the first)."""
+        return self._ev
+
     def shown_labels(self) -> list[str]:
         return self.gallery.labels()
 
