@@ -86,11 +86,12 @@ def _arch_args(p):
 
 def _load_spec(args):
     if getattr(args, "spec", None):
-        with open(args.spec) as f:
+        with open(args.spec, encoding="utf-8") as f:
             try:
                 return json.load(f)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{args.spec}: not valid JSON ({exc})") from None
+            except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, nested too deep
+                raise SpecError(f"{args.spec}: not valid JSON ({exc.__class__.__name__}: "
+                                f"{exc}); write the spec as a JSON list of layer dicts") from None
     return None
 
 

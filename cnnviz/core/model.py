@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import copy
+import math
 import time
 
 import numpy as np
@@ -31,6 +31,17 @@ PREDICT_CHUNK = 16
 INFERRED_KEYS = {
     "Conv2D": "in_channels", "Dense": "in_features",
     "BatchNorm2D": "num_features", "BatchNorm1D": "num_features",
+}
+# Sizes past these are typos, refused before anything is allocated: weights of all layers
+# together (200 MB of float32; training holds about 4x that with gradients and Adam's
+# moments), and the values one layer outputs for one sample (128 MB).
+MAX_PARAMS = 50_000_000
+MAX_OUTPUT = 2**25
+# The spec keys whose product is a layer's number of weights.
+WEIGHT_KEYS = {
+    "Conv2D": ("in_channels", "out_channels", "kernel_size", "kernel_size"),
+    "Dense": ("in_features", "out_features"),
+    "BatchNorm2D": ("num_features",), "BatchNorm1D": ("num_features",),
 }
 
 
@@ -246,27 +257,39 @@ def resolve_spec(spec, input_shape=(1, 28, 28)) -> tuple[list[dict], list[tuple]
     """Check a spec and fill in the inferable sizes.
 
     Returns (complete spec, output shape per layer). Raises SpecError naming the layer and
-    the shapes when a layer is unknown, has bad arguments, or cannot take its input.
+    the shapes when a layer is unknown, has bad arguments, cannot take its input, or would
+    need more than MAX_PARAMS weights in all or output more than MAX_OUTPUT values.
     """
     if not isinstance(spec, (list, tuple)) or not spec:
         raise SpecError("an architecture spec is a non-empty list of layer dicts")
-    shape, full, shapes = tuple(input_shape), [], []
+    shape, full, shapes, params = tuple(input_shape), [], [], 0
     for i, entry in enumerate(spec):
         if not isinstance(entry, dict) or "type" not in entry:
-            raise SpecError(f"layer {i}: expected a dict with a 'type' key, got {entry!r}")
-        entry = copy.deepcopy(entry)
+            raise SpecError(f"layer {i}: expected a dict with a 'type' key, got {entry!r:.200}")
         kind = entry["type"]
-        if kind not in LAYER_TYPES:
-            raise SpecError(f"layer {i}: unknown type {kind!r}; known: {', '.join(LAYER_TYPES)}")
-        key = INFERRED_KEYS.get(kind)
-        if key and key not in entry:
-            entry[key] = shape[0] if shape else 0
+        if not isinstance(kind, str) or kind not in LAYER_TYPES:
+            raise SpecError(f"layer {i}: unknown type {kind!r:.60}; known: "
+                            f"{', '.join(LAYER_TYPES)}")
         args = {k: v for k, v in entry.items() if k != "type"}
+        key = INFERRED_KEYS.get(kind)
+        if key and key not in args:
+            args[key] = shape[0] if shape else 0
+        try:
+            params += math.prod(max(int(args[k]), 0) for k in WEIGHT_KEYS.get(kind, ()))
+        except (KeyError, TypeError, ValueError, OverflowError):
+            pass  # the layer itself names the missing or bad argument
+        if params > MAX_PARAMS:
+            raise SpecError(f"layer {i} ({kind}) brings the model to {params:,} weights, more "
+                            f"than the {MAX_PARAMS:,} that fit; use fewer channels or features")
         try:
             layer = LAYER_TYPES[kind](**args)
             shape = tuple(layer.output_shape(shape))
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             raise SpecError(f"layer {i} ({kind}) with input shape {shape}: {exc}") from None
+        if math.prod(shape) > MAX_OUTPUT:
+            raise SpecError(f"layer {i} ({kind}) outputs {shape} per sample, more than "
+                            f"{MAX_OUTPUT:,} values; use fewer channels, less padding or a "
+                            "larger stride")
         full.append({"type": kind, **layer.config()})
         shapes.append(shape)
     if len(shape) != 1:

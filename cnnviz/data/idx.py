@@ -104,8 +104,13 @@ def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
             f"({found - expected} trailing bytes); the file is corrupt, {_FIX}"
         )
     arr = np.frombuffer(data, dtype=dtype, count=expected // dtype.itemsize, offset=header)
+    try:  # an empty array may still declare more dimensions or elements than numpy holds
+        arr = arr.reshape(dims)
+    except ValueError as e:
+        raise IDXError(f"{name}: header declares shape {dims}, which numpy cannot hold ({e}); "
+                       f"the file is corrupt, {_FIX}") from None
     # astype copies: the result is writable and in native byte order.
-    return arr.reshape(dims).astype(dtype.newbyteorder("="))
+    return arr.astype(dtype.newbyteorder("="))
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:

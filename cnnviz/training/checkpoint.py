@@ -3,19 +3,36 @@ RNG state and metric history. Read without pickle; written to a temporary file, 
 
 from __future__ import annotations
 
+import dataclasses
+import glob
 import json
+import math
 import os
 import tempfile
+import tokenize
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
+from cnnviz.backend import BACKEND_NAMES
+from cnnviz.core.model import SpecError, resolve_spec
 from cnnviz.data.loader import MNIST_MEAN, MNIST_STD
+from cnnviz.training.config import TrainConfig
 from cnnviz.training.history import History
 
 FORMAT = "cnnviz-checkpoint"
 VERSION = 1
+#: The meta entries and their JSON types; the last two are absent from older checkpoints.
+META_TYPES = {"config": dict, "spec": list, "input_shape": list, "step": int, "batches": dict,
+              "optimizer": dict, "rng": dict, "class_names": list, "cycle_start": int,
+              "norm": list}
+OPTIONAL_META = ("cycle_start", "norm")
+# How much a member may grow when unpacked: stored 1x, deflate at most about 1032x.
+MAX_RATIO = {zipfile.ZIP_STORED: 1, zipfile.ZIP_DEFLATED: 1032}
+_NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0,
+                (2, 0): np.lib.format.read_array_header_2_0}
 
 
 class CheckpointError(ValueError):
@@ -23,7 +40,9 @@ class CheckpointError(ValueError):
 
 
 def save_checkpoint(session, path) -> Path:
-    """Write `session` to `path` atomically (a crash mid-write leaves the old file intact)."""
+    """Write `session` to `path` atomically: into `.NAME.*.tmp` beside it, flushed to disk,
+    then renamed over it, so a crash mid-write leaves the old file intact. The next save to
+    the same path removes the temporary files that killed writes left behind."""
     path = Path(path)
     opt = session.optimizer.state_dict()
     meta = {
@@ -40,14 +59,18 @@ def save_checkpoint(session, path) -> Path:
     arrays.update({f"optim/{k}": v for k, v in opt["state"].items()})
     arrays.update({f"history/{k}": v for k, v in session.history.to_arrays().items()})
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        stale.unlink(missing_ok=True)
     return path
 
 
@@ -57,10 +80,16 @@ def read_checkpoint(path) -> tuple[dict, dict]:
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
-        with np.load(path, allow_pickle=False) as z:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise ValueError("a single .npy array, not an .npz archive")
+        with loaded as z:
+            _check_members(z.zip)
             arrays = {k: z[k] for k in z.files}
         meta = json.loads(arrays.pop("meta").tobytes().decode())
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
+    except (OSError, ValueError, KeyError, EOFError, RecursionError, zipfile.BadZipFile,
+            zlib.error, TypeError, tokenize.TokenError) as exc:
+        # numpy's .npy header parser raises TypeError or TokenError for some damaged headers.
         # numpy takes any file that is neither .npy nor a zip for pickled data and suggests
         # loading it unsafely: never advice to pass on
         why = ("not an .npz archive" if "pickle" in str(exc)
@@ -68,9 +97,98 @@ def read_checkpoint(path) -> tuple[dict, dict]:
         raise CheckpointError(
             f"{path}: not a readable cnnviz checkpoint ({why}); "
             "the file is damaged or of another kind, save a new one") from None
-    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get(
+            "version") != VERSION:
         raise CheckpointError(f"{path}: not a cnnviz checkpoint of version {VERSION}")
+    problem = _meta_problem(meta)
+    if problem:
+        raise CheckpointError(f"{path}: damaged checkpoint: {problem}; save a new one")
     return meta, arrays
+
+
+def _check_members(zf: zipfile.ZipFile) -> None:
+    """ValueError unless every member is a plain .npy array of real numbers whose header
+    declares no more data than the member holds (numpy allocates that size before reading)."""
+    for info in zf.infolist():
+        ratio = MAX_RATIO.get(info.compress_type)
+        if ratio is None or info.flag_bits & 1:
+            raise ValueError(f"member {info.filename} is encrypted or packed in an unknown way")
+        if info.file_size > info.compress_size * ratio:
+            raise ValueError(f"member {info.filename} claims {info.file_size} bytes unpacked "
+                             f"from {info.compress_size}")
+        with zf.open(info) as f:
+            version = np.lib.format.read_magic(f)
+            if version not in _NPY_HEADERS:
+                raise ValueError(f"member {info.filename}: .npy version {version} not supported")
+            shape, _, dtype = _NPY_HEADERS[version](f)
+            if dtype.kind not in "biuf":
+                raise ValueError(f"member {info.filename} holds {dtype}, not real numbers")
+            need, left = math.prod(shape) * dtype.itemsize, info.file_size - f.tell()
+            if need > left:
+                raise ValueError(f"member {info.filename} declares a {dtype} array of shape "
+                                 f"{shape} ({need} bytes) but holds {left} bytes")
+
+
+def _is(value, kind) -> bool:
+    """isinstance for JSON values: a bool is no number, an int is a float too."""
+    if isinstance(value, bool):
+        return kind in (bool, object)
+    return isinstance(value, (int, float) if kind is float else kind)
+
+
+def _config_problem(config: dict) -> str | None:
+    """What is wrong with a saved TrainConfig dict (types, then TrainConfig.validate)."""
+    kinds = {"str": str, "int": int, "float": float, "list": list, "dict": dict,
+             "None": type(None)}  # any other annotation takes any value
+    for f in dataclasses.fields(TrainConfig):
+        value = config.get(f.name)
+        allowed = [kinds.get(t.split("[")[0], object) for t in str(f.type).split(" | ")]
+        if f.name in config and not any(_is(value, kind) for kind in allowed):
+            return f"setting {f.name} is {value!r:.40}, not {f.type}"
+    if config.get("backend", "numpy") not in BACKEND_NAMES:
+        return f"unknown backend {config['backend']!r}"
+    try:
+        TrainConfig.from_dict(config).validate()
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _meta_problem(meta: dict) -> str | None:
+    """What is wrong with a checkpoint's meta (missing keys, wrong types, a spec that does
+    not build), or None. Completes meta["spec"] in place (resolve_spec)."""
+    for key, kind in META_TYPES.items():
+        if key not in meta and key not in OPTIONAL_META:
+            return f"no {key!r} entry"
+        if key in meta and not _is(meta[key], kind):
+            return f"{key!r} is {meta[key]!r:.40}, not a {kind.__name__}"
+    shape, names = meta["input_shape"], meta["class_names"]
+    if len(shape) != 3 or not all(_is(v, int) and v > 0 for v in shape):
+        return f"input_shape {shape!r:.40} is not (channels, height, width)"
+    if not names or not all(isinstance(n, str) for n in names):
+        return f"class_names {names!r:.40} are not a list of names"
+    norm = meta.get("norm", [[MNIST_MEAN], [MNIST_STD]])
+    if len(norm) != 2 or not all(isinstance(v, list) and len(v) in (1, shape[0])
+                                 and all(_is(x, float) for x in v) for v in norm):
+        return f"norm {norm!r:.40} is not [means, stds] with one value per channel"
+    opt = meta["optimizer"]
+    if not (isinstance(opt.get("kind"), str) and _is(opt.get("t"), int)
+            and isinstance(opt.get("hyper"), dict)):
+        return f"optimizer {opt!r:.60} is not {{kind, t, hyper}}"
+    if not all(_is(v, int) or _is(v, bool) for v in meta["batches"].values()):
+        return f"batches {meta['batches']!r:.60} is not a dict of numbers"
+    if min(meta["step"], meta.get("cycle_start", 0), opt["t"]) < 0:
+        return "a negative step count"
+    problem = _config_problem(meta["config"])
+    if problem:
+        return problem
+    try:
+        meta["spec"], shapes = resolve_spec(meta["spec"], tuple(shape))
+    except SpecError as exc:
+        return f"its architecture does not build: {exc}"
+    if shapes[-1] != (len(names),):
+        return f"the model outputs {shapes[-1][0]} scores for {len(names)} classes"
+    return None
 
 
 def load_checkpoint(session, path) -> None:
@@ -87,28 +205,33 @@ def load_checkpoint(session, path) -> None:
             f"({describe(meta['spec'])}) than this session's ({describe(session.model.spec)}); "
             "open it with its own architecture (TrainingSession.from_checkpoint, or the app's "
             "Open checkpoint) instead")
+    opt, own = meta["optimizer"], session.optimizer.hyper()
+    bad = [k for k, v in opt["hyper"].items() if k not in own or not _is(v, type(own[k]))]
+    if bad:
+        raise CheckpointError(f"{path}: damaged checkpoint: optimizer settings {bad} do not "
+                              f"fit {opt['kind']}; save a new one")
     try:
         session.model.load_state_dict(
             {k[6:]: v for k, v in arrays.items() if k.startswith("model/")})
-        opt = meta["optimizer"]
         session.optimizer.load_state_dict({
             **opt, "state": {k[6:]: v for k, v in arrays.items() if k.startswith("optim/")}})
-    except ValueError as exc:
-        raise CheckpointError(f"{path}: {exc}") from None
-    session.model.set_rng_state(meta["rng"])
-    try:
         session.batches.load_state_dict(meta["batches"])
-    except ValueError as exc:
-        raise CheckpointError(f"{path}: {exc}") from None
-    session.step_count = int(meta["step"])
-    session.cycle_start = int(meta.get("cycle_start", 0))  # absent before extensions existed
-    session.config.lr = float(meta["config"]["lr"])
-    session.config.momentum = float(meta["config"]["momentum"])
-    try:
         session.history = History.from_arrays(
             {k[8:]: v for k, v in arrays.items() if k.startswith("history/")})
     except ValueError as exc:
         raise CheckpointError(f"{path}: {exc}") from None
+    except (KeyError, TypeError) as exc:  # e.g. a batch state without its epoch
+        raise CheckpointError(f"{path}: damaged checkpoint ({exc.__class__.__name__}: {exc}); "
+                              "save a new one") from None
+    try:
+        session.model.set_rng_state(meta["rng"])
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
+        raise CheckpointError(f"{path}: damaged checkpoint: its dropout RNG state does not load "
+                              f"({exc.__class__.__name__}: {exc}); save a new one") from None
+    session.step_count = int(meta["step"])
+    session.cycle_start = int(meta.get("cycle_start", 0))  # absent before extensions existed
+    saved = TrainConfig.from_dict(meta["config"])
+    session.config.lr, session.config.momentum = float(saved.lr), float(saved.momentum)
     _restore_epoch_sums(session)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from cnnviz.backend import array_module
 from cnnviz.core.layers.base import Layer
 
@@ -29,6 +31,8 @@ class LeakyReLU(Layer):
     def __init__(self, negative_slope=0.01):
         super().__init__()
         self.negative_slope = float(negative_slope)
+        if not math.isfinite(self.negative_slope):  # inf * 0 is NaN
+            raise ValueError(f"{self!r}: negative_slope must be a finite number")
 
     def config(self):
         return {"negative_slope": self.negative_slope}

@@ -29,6 +29,9 @@ class _BatchNorm(Layer):
     def __init__(self, num_features, momentum=0.1, eps=1e-5):
         super().__init__()
         self.num_features, self.momentum, self.eps = int(num_features), float(momentum), float(eps)
+        if not (self.num_features >= 1 and self.eps > 0 and 0 <= self.momentum <= 1):
+            raise ValueError(f"{self!r}: num_features must be at least 1, eps positive (else "
+                             "the outputs turn NaN) and momentum in [0, 1]")
         f = self.num_features
         self.params = {"gamma": np.ones(f, np.float32), "beta": np.zeros(f, np.float32)}
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
