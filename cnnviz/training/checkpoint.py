@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnviz.backend import BACKEND_NAMES
-from cnnviz.core.model import SpecError, resolve_spec
+from cnnviz.core.model import SpecError, build_model, resolve_spec
 from cnnviz.data.loader import MNIST_MEAN, MNIST_STD
 from cnnviz.training.config import TrainConfig
 from cnnviz.training.history import History
@@ -167,7 +167,7 @@ def _meta_problem(meta: dict) -> str | None:
         return f"input_shape {shape!r:.40} is not (channels, height, width)"
     if not names or not all(isinstance(n, str) for n in names):
         return f"class_names {names!r:.40} are not a list of names"
-    norm = meta.get("norm", [[MNIST_MEAN], [MNIST_STD]])
+    norm = stored_norm(meta)
     if len(norm) != 2 or not all(isinstance(v, list) and len(v) in (1, shape[0])
                                  and all(_is(x, float) for x in v) for v in norm):
         return f"norm {norm!r:.40} is not [means, stds] with one value per channel"
@@ -191,6 +191,29 @@ def _meta_problem(meta: dict) -> str | None:
     return None
 
 
+def _part(arrays: dict, prefix: str) -> dict:
+    """The arrays saved under `prefix` ("model/", "optim/", "history/"), without it."""
+    return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+
+def stored_norm(meta: dict) -> list:
+    """[means, stds] a checkpoint's inputs were normalised with (one value per channel);
+    checkpoints from before the norm was stored were all trained on MNIST."""
+    return meta.get("norm", [[MNIST_MEAN], [MNIST_STD]])
+
+
+def checkpoint_model(path):
+    """(model in eval mode, norm [means, stds], class names) of a checkpoint, without its
+    data, optimizer or history."""
+    meta, arrays = read_checkpoint(path)
+    model = build_model(meta["spec"], tuple(meta["input_shape"])).eval()
+    try:
+        model.load_state_dict(_part(arrays, "model/"))
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    return model, stored_norm(meta), meta["class_names"]
+
+
 def load_checkpoint(session, path) -> None:
     """Restore a checkpoint into `session`, whose model must have the same spec."""
     meta, arrays = read_checkpoint(path)
@@ -211,13 +234,11 @@ def load_checkpoint(session, path) -> None:
         raise CheckpointError(f"{path}: damaged checkpoint: optimizer settings {bad} do not "
                               f"fit {opt['kind']}; save a new one")
     try:
-        session.model.load_state_dict(
-            {k[6:]: v for k, v in arrays.items() if k.startswith("model/")})
+        session.model.load_state_dict(_part(arrays, "model/"))
         session.optimizer.load_state_dict({
-            **opt, "state": {k[6:]: v for k, v in arrays.items() if k.startswith("optim/")}})
+            **opt, "state": _part(arrays, "optim/")})
         session.batches.load_state_dict(meta["batches"])
-        session.history = History.from_arrays(
-            {k[8:]: v for k, v in arrays.items() if k.startswith("history/")})
+        session.history = History.from_arrays(_part(arrays, "history/"))
     except ValueError as exc:
         raise CheckpointError(f"{path}: {exc}") from None
     except (KeyError, TypeError) as exc:  # e.g. a batch state without its epoch
@@ -246,7 +267,7 @@ def data_mismatch(meta: dict, session) -> list[str]:
     if list(meta["class_names"]) != list(session.class_names):
         problems.append(f"classes {', '.join(meta['class_names'])} here "
                         f"{', '.join(session.class_names)}")
-    norm = meta.get("norm", [[MNIST_MEAN], [MNIST_STD]])
+    norm = stored_norm(meta)
     if not np.allclose(np.asarray(norm, float), np.asarray(session.norm, float), atol=1e-6):
         problems.append(f"normalised with mean {_fmt(norm[0])}, std {_fmt(norm[1])} here mean "
                         f"{_fmt(session.norm[0])}, std {_fmt(session.norm[1])}")

@@ -31,9 +31,7 @@ from cnnviz.core.layers import (
     Sigmoid,
     Tanh,
 )
-from cnnviz.core.model import build_model
-from cnnviz.data.loader import MNIST_MEAN, MNIST_STD
-from cnnviz.training.checkpoint import CheckpointError, read_checkpoint
+from cnnviz.training.checkpoint import checkpoint_model
 
 OPSET = 17
 # The IR version of ONNX 1.12, the release that brought opset 17: runtimes from then on read
@@ -198,18 +196,6 @@ def export_onnx(model, norm, path, class_names=None) -> dict:
     props = {p.key: p.value for p in proto.metadata_props}
     return {"path": str(path), "opset": OPSET, "input_shape": ["batch", *model.input_shape],
             "classes": json.loads(props["class_names"]), "bytes": path.stat().st_size}
-
-
-def checkpoint_model(path):
-    """(model, norm (mean, std), class names) of a checkpoint, without loading its data.
-    Checkpoints from before the norm was stored were all trained on MNIST."""
-    meta, arrays = read_checkpoint(path)
-    model = build_model(meta["spec"], tuple(meta["input_shape"])).eval()
-    try:
-        model.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("model/")})
-    except ValueError as exc:
-        raise CheckpointError(f"{path}: {exc}") from None
-    return model, meta.get("norm", [[MNIST_MEAN], [MNIST_STD]]), meta["class_names"]
 
 
 def export_checkpoint(path, out) -> dict:

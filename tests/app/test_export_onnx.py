@@ -11,7 +11,7 @@ ort = pytest.importorskip("onnxruntime")
 
 def test_export_menu_writes_the_network_that_a_checkpoint_holds(qtbot, window, tmp_path,
                                                                 monkeypatch):
-    from cnnviz.training.onnx_export import checkpoint_model
+    from cnnviz.training.checkpoint import checkpoint_model
 
     action = window.act["export_onnx"]
     file_menu = window.menuBar().actions()[0].menu()
