@@ -1,6 +1,11 @@
-"""The number handling of benchmarks/speed.py and the per-layer split of torch_reference.py."""
+"""The number handling of benchmarks/speed.py, the per-layer split of torch_reference.py, and
+a short run of soak.py."""
 
 import importlib.util
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -68,3 +73,22 @@ def test_torch_layers_split_forward_and_backward():
     assert r["layers"]["1.Dense"]["backward_ms"] > 0
     e = ref.bench("mlp", batch_size=8, steps=1, warmup=1, evaluate=True, profile_steps=1)
     assert e["mode"] == "eval" and "backward_ms" not in e["layers"]["1.Dense"]
+
+
+def test_soak_runs_every_action_and_ends_with_its_json_line(tmp_path):
+    """benchmarks/soak.py end to end on a few generated digits: docks, digits, scrubs, two
+    branches, saves and opens, autosaves, and a JSON line that adds up."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "CNNVIZ_CACHE": str(tmp_path)}
+    r = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "soak.py"), "--steps", "60", "--synthetic", "1000",
+         "--arch", "mlp", "--cycle", "0.3", "--scrub-every", "15", "--save-every", "25",
+         "--timeline-every", "10", "--autosave-minutes", "0.01"],
+        env=env, capture_output=True, text=True, timeout=120)
+    result = json.loads(r.stdout.splitlines()[-1])
+    assert r.returncode == (0 if result["pass"] else 1), r.stderr[-3000:]
+    assert result["steps"] >= 60 and result["branches"] == 2
+    assert result["saves"] == result["opens"] == 2 and result["scrubs"] >= 1
+    assert result["docks"] == result["digits"] >= 1 and result["autosaves"] >= 1
+    assert result["latency_ms"]["ticks"] > 100 and result["timeline_max_disk_mb"] > 0
+    assert result["rss_end_mb"] > 0 and result["growth_mb"] == pytest.approx(
+        result["rss_end_mb"] - result["rss_warmup_mb"], abs=0.2)

@@ -30,6 +30,8 @@ ACTIONS = (
      "Save weights, optimizer state and curves to a .npz file", "SP_DialogSaveButton"),
     ("open", "Open checkpoint…", "open_checkpoint_dialog", ("Ctrl+O",),
      "Restore a saved run: architecture, weights, curves", "SP_DialogOpenButton"),
+    ("autosave", "Autosave", "toggle_autosave", (), "Save the run every few minutes; after "
+     "an abnormal exit cnnviz offers it back at the next start", None),
     ("open_folder", "Open data folder…", "open_folder_dialog", ("Ctrl+Shift+O",),
      "Train on a folder of IDX files, CIFAR-10 binary batches or class folders of images",
      "SP_DirOpenIcon"),
@@ -47,7 +49,7 @@ ACTIONS = (
 TRAIN = ("start", "pause", "step", "epoch", "stop", None, "reset", "evaluate")
 TOOLBAR = (*TRAIN, None, "open", "save")
 #: the keys of the panel exports ("export_<dock key>") are added to the Export menu
-FILE = ("open", "save", None, "open_folder", "export", None, "quit")
+FILE = ("open", "save", "autosave", None, "open_folder", "export", None, "quit")
 EXPORT = ("export_window", "export_csv", "export_onnx", None)
 
 

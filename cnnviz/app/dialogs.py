@@ -1,8 +1,9 @@
-"""Messages and file dialogs: where to save or open a checkpoint, which data folder to load,
-where to export a picture or the metrics. Each remembers its folder in the settings."""
+"""Messages, questions and file dialogs: where to save or open a checkpoint, which data folder
+to load, where to export a picture or the metrics. Each remembers its folder in the settings."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6 import QtWidgets
@@ -36,6 +37,21 @@ class Dialogs:
 
     def warn(self, title: str, text: str) -> None:
         self.message(title, text, QtWidgets.QMessageBox.Icon.Warning)
+
+    def ask(self, title: str, text: str,
+            answer: Callable[[bool], None]) -> QtWidgets.QMessageBox:
+        """A window-modal Yes/No question that does not block the event loop: `answer(True)`
+        on Yes, `answer(False)` on No or when closed. Kept in `messages` like a message."""
+        self.messages.append((title, text))
+        Button = QtWidgets.QMessageBox.StandardButton
+        box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.Question, title, text,
+                                    Button.Yes | Button.No, self.window)
+        box.setDefaultButton(Button.Yes)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(
+            lambda _: answer(box.standardButton(box.clickedButton()) == Button.Yes))
+        box.open()
+        return box
 
     def checkpoint_to_save(self, step: int) -> str | None:
         start = Path(self.settings.folder("checkpoint", Path.home()))

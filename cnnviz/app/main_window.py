@@ -3,7 +3,7 @@
 The parts: `state` (AppState: the session, chosen digit, scrubbed moment, docks on screen),
 `controller` (the training thread), `docks` / `panels` (docks.py), `router` (updates to
 panels), `inspections` (what the training thread computes), `status` (the status bar), `act`
-(actions, menus, toolbar), `settings` and `dialogs`.
+(actions, menus, toolbar), `settings`, `dialogs` and `autosave`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from PySide6 import QtGui, QtWidgets
 from PySide6.QtCore import QSettings, QTimer, Slot
 
 from cnnviz.app.actions import enable_actions, make_actions
+from cnnviz.app.autosave import Autosave
 from cnnviz.app.controller import TrainingController
 from cnnviz.app.data_loader import DataLoader
 from cnnviz.app.dialogs import Dialogs
@@ -90,6 +91,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if (every, budget) != (TIMELINE_EVERY, TIMELINE_MB):
             self.controller.set_timeline(every, budget)
         self._connect()
+        self.autosave = Autosave(self)  # after _connect: it opens a restored run after loads
         self._update_actions()
 
         if dataset is not None:
@@ -106,7 +108,8 @@ class MainWindow(QtWidgets.QMainWindow):
         s.sigDigitChanged.connect(c.choose_digit)
         c.sigStateChanged.connect(self._update_actions)
         c.sigDiverged.connect(lambda text: self.dialogs.warn("Training diverged", text))
-        c.sigError.connect(lambda text: self.dialogs.message("cnnviz", text))
+        c.sigError.connect(lambda text: self.autosave.claim_error(text)
+                           or self.dialogs.message("cnnviz", text))
         c.sigMoment.connect(self._on_moment)
         c.sigLrFound.connect(self._on_lr_found)
         c.sigCommandDone.connect(self._on_command_done)
@@ -319,6 +322,9 @@ class MainWindow(QtWidgets.QMainWindow):
             if path:
                 self.save_checkpoint(path)
 
+    def toggle_autosave(self) -> None:
+        self.autosave.set_enabled(self.act["autosave"].isChecked())
+
     def open_checkpoint_dialog(self) -> None:
         if self.dataset is not None:
             path = self.dialogs.checkpoint_to_open()
@@ -369,5 +375,6 @@ class MainWindow(QtWidgets.QMainWindow):
             self.settings.save(self, self.current_config(), p["curves"], p["timeline"],
                                self._data_request)
             self.controller.shutdown()
+            self.autosave.close()
             self.loader.close_dialog()
         super().closeEvent(event)

@@ -1,5 +1,6 @@
 """What the app keeps between runs in QSettings: the window's geometry and docks, the training
-settings, the curves' view, the timeline's budget, the dataset, and the folders last used."""
+settings, the curves' view, the timeline's budget, the dataset, the folders last used, and
+whether and how often to autosave."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from cnnviz.training.driver import TIMELINE_EVERY, TIMELINE_MB
 __all__ = ["AppSettings"]
 
 STATE_VERSION = 2  # of the saved dock arrangement: 2 added the inspection docks
+AUTOSAVE_MINUTES = 5.0
 
 
 class AppSettings:
@@ -43,6 +45,19 @@ class AppSettings:
 
     def set_folder(self, kind: str, folder) -> None:
         self.store.setValue(f"{kind}/dir", str(folder))
+
+    def autosave(self) -> tuple[bool, float]:
+        """(on, every how many minutes): "autosave/enabled" (default on) and
+        "autosave/minutes" (default 5; fractions allowed, a bad value gives the default)."""
+        on = str(self.store.value("autosave/enabled", "true")).lower() != "false"
+        try:
+            minutes = float(self.store.value("autosave/minutes", AUTOSAVE_MINUTES))
+        except (TypeError, ValueError):
+            minutes = AUTOSAVE_MINUTES
+        return on, minutes if minutes > 0 else AUTOSAVE_MINUTES
+
+    def set_autosave(self, on: bool) -> None:
+        self.store.setValue("autosave/enabled", "true" if on else "false")
 
     def restore(self, window, curves, timeline) -> None:
         """Geometry, docks, the curves' smoothing and scale, the timeline's settings."""

@@ -53,6 +53,19 @@ def _private_settings(tmp_path_factory):
     yield root
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_state(tmp_path_factory):
+    """Autosaves and session markers (cnnviz.app.autosave) go to a temporary folder, in this
+    process and in the app processes tests start."""
+    old = os.environ.get("CNNVIZ_STATE")
+    os.environ["CNNVIZ_STATE"] = str(tmp_path_factory.mktemp("state"))
+    yield
+    if old is None:
+        del os.environ["CNNVIZ_STATE"]
+    else:
+        os.environ["CNNVIZ_STATE"] = old
+
+
 @pytest.fixture
 def settings(tmp_path):
     return QSettings(str(tmp_path / "cnnviz.ini"), QSettings.Format.IniFormat)
