@@ -8,6 +8,11 @@ import numpy as np
 
 from cnnviz.backend import array_module, to_numpy
 
+#: Every FLUSH_EVERY steps, |values| below FLUSH_BELOW in the parameters and optimizer slots
+#: are set to 0 (see Optimizer._flush_tiny).
+FLUSH_EVERY = 50
+FLUSH_BELOW = 1e-30
+
 
 class Optimizer:
     """Updates a model's params in place from its grads.
@@ -43,6 +48,21 @@ class Optimizer:
         self.t += 1
         for name, p, g in self.model.parameters():
             self._update(name, p, self._grad(p, g))
+        if self.t % FLUSH_EVERY == 0:
+            self._flush_tiny()
+
+    def _flush_tiny(self):
+        """Zero |values| below FLUSH_BELOW in the parameters and slots. Weights that never get
+        a gradient (inputs a dead ReLU keeps at 0) and their moments decay geometrically
+        under weight decay and momentum into float32's subnormal range, where every product
+        touching them runs many times slower on x86: a long cnn-bn run went from 22 to 82 ms
+        a step. Weights are ~1e-2, so nothing below 1e-30 changes a result; near-subnormal
+        values must go too, as their products are subnormal. Depends only on t, which
+        checkpoints keep, so resumes stay exact."""
+        arrays = [p for _, p, _ in self.model.parameters()]
+        arrays += [v for slots in self.state.values() for v in slots.values()]
+        for a in arrays:
+            a[array_module(a).abs(a) < FLUSH_BELOW] = 0
 
     def _update(self, name, p, g):
         raise NotImplementedError

@@ -372,3 +372,38 @@ def test_onecycle_stays_at_its_final_value_past_the_end():
         assert scheduled_lr("onecycle", base, s, total) == pytest.approx(final, rel=1e-9), s
         assert scheduled_momentum("onecycle", 0.9, s, total) == pytest.approx(0.95), s
     assert scheduled_lr("cosine", base, total + 5, total) == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_values_decayed_near_subnormal_are_flushed_every_few_steps(name):
+    """Weights without gradient decay towards float32's subnormal range (slow on x86):
+    at every FLUSH_EVERY-th step, |values| below FLUSH_BELOW in params and slots become 0
+    and larger ones are kept; steps in between leave them alone (plain SGD, zero gradient:
+    nothing else moves them)."""
+    from cnnviz.core.optim import FLUSH_BELOW, FLUSH_EVERY
+
+    layer = Dense(3, 1)
+    model = Sequential([layer], input_shape=(3,))
+    opt = make_optimizer(name, model, lr=1e-3)
+    layer.grads["W"][...] = np.array([[0.0], [0.0], [1e-3]], np.float32)
+    layer.grads["b"][...] = 0
+    tiny, small = np.float32(FLUSH_BELOW / 100), np.float32(1e-3)
+    while opt.t < FLUSH_EVERY - 1:
+        opt.step()
+        if name == "sgd":
+            layer.params["W"][0, 0] = tiny
+    if name == "sgd":
+        assert layer.params["W"][0, 0] == tiny  # not flushed between
+    arrays = [layer.params["W"], *opt.state.get("0.Dense.W", {}).values()]
+    for a in arrays:
+        a[:2, 0] = (tiny, small)
+    opt.step()
+    assert opt.t == FLUSH_EVERY
+    for a in arrays:
+        a = np.abs(a)
+        assert not ((a > 0) & (a < FLUSH_BELOW)).any(), a
+        assert a[1, 0] > FLUSH_BELOW
+    for slot in arrays[1:]:  # (Adam's step itself can move the weight above the threshold)
+        assert slot[0, 0] == 0
+    if name != "adam":
+        assert layer.params["W"][0, 0] == 0
