@@ -15,12 +15,14 @@ warm-up.
 
     CNNVIZ_DATA=/path/to/mnist QT_QPA_PLATFORM=offscreen python benchmarks/soak.py [--steps 20000]
     python benchmarks/soak.py --steps 60 --synthetic 2000   # a smoke test on generated digits
+    ... --trace 15   # a leak hunt: the allocation sites that grew most (tracemalloc, slower)
 """
 
 from __future__ import annotations
 
 import argparse
 import array
+import faulthandler
 import json
 import math
 import os
@@ -141,6 +143,7 @@ def main(argv=None) -> int:
                    help="hunt a leak: tracemalloc (slower) prints the N allocation sites "
                         "whose memory grew most from warm-up to the end")
     args = p.parse_args(argv)
+    faulthandler.enable()  # a crash during hours of running says where
     if args.trace:
         tracemalloc.start(8)
 
