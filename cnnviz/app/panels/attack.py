@@ -12,6 +12,7 @@ from cnnviz.app.panels.colormaps import BAD, BAR, GOOD, diverging, greys
 from cnnviz.app.widgets.forms import control_row, panel_column, title_label
 from cnnviz.app.widgets.images import fit_view, image_item, image_view, input_pixels, is_colour
 from cnnviz.app.widgets.probabilities import ProbabilityBars
+from cnnviz.training.attack import EPS_MAX
 from cnnviz.training.driver_views import ATTACK_DIGITS
 from cnnviz.training.events import AttackResult, AttackSummary
 
@@ -85,6 +86,8 @@ class AttackPanel(QtWidgets.QWidget):
                               "(failed attacks in red at the right)")
         self.size_bars = pg.BarGraphItem(x=[0], height=[0], width=BIN * 0.85, brush=BAR)
         self.sizes.addItem(self.size_bars)
+        self.sizes.setXRange(0, EPS_MAX + 2 * BIN, padding=0)  # empty until Attack all
+        self.sizes.setYRange(0, 1, padding=0.05)
         self.graphics.ci.addItem(self.sizes, 1, 2)
         self.graphics.ci.setContentsMargins(0, 0, 0, 0)
         self.graphics.ci.layout.setRowStretchFactor(0, 3)  # the pictures get the most room
